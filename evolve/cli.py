@@ -1,0 +1,256 @@
+"""The `evolve` command. Every mistake a user can make ends in one clear line and a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+from evolve.errors import EvolveError, OptionError, ProgramError
+from evolve.plugin_manager import KINDS, SpaceSpec, default_manager
+from evolve.program import Program
+from evolve.store import RunConfig, Store
+from evolve import report
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="evolve: %(levelname)s: %(message)s")
+    if args.verbose:
+        logging.getLogger("evolve").setLevel(logging.INFO)
+    try:
+        return args.command(args) or 0
+    except EvolveError as e:
+        print(f"evolve: error: {e}", file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+# ---------------------------------------------------------------------------- commands
+
+
+def cmd_run(args) -> int:
+    from evolve.engine import start_run
+
+    space_options = _options(args.space_opt, "--space-opt")
+    if args.problem is not None:
+        space_options["problem"] = args.problem
+    config = RunConfig(
+        space=args.space,
+        space_options=space_options,
+        strategy=args.strategy,
+        strategy_options=_options(args.strategy_opt, "--strategy-opt"),
+        executor=args.executor,
+        executor_options=_options(args.executor_opt, "--executor-opt"),
+        workers=args.workers,
+        budget=args.budget,
+        seed=args.seed,
+        stop_when_solved=args.stop_when_solved,
+    )
+    store = Store(args.db)
+    engine = start_run(store, config)
+    print(f"run {engine.run.id} started in {args.db} (if stopped: evolve resume {engine.run.id} --db {args.db})", file=sys.stderr)
+    return _execute(engine, store, args)
+
+
+def cmd_resume(args) -> int:
+    from evolve.engine import resume_run
+
+    store = Store(args.db)
+    engine = resume_run(store, args.run)
+    return _execute(engine, store, args)
+
+
+def _execute(engine, store: Store, args) -> int:
+    try:
+        reason = engine.execute()
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; continue with: evolve resume {engine.run.id} --db {args.db}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    run = store.run(engine.run.id)
+    evaluated, cached = store.counts(run.id)
+    best = store.top(run.id, 1)
+    print(f"run {run.id} finished ({reason}): {evaluated} evaluations, {cached} answered by the duplicate cache")
+    if best:
+        b = best[0]
+        solved = " [solved]" if b.evaluation.metrics.get("solved") else ""
+        print(f"best: individual {b.id}, fitness {b.fitness:.6g}{solved}: {engine.space.describe(b.program)}")
+    return 0
+
+
+def cmd_runs(args) -> int:
+    store = _existing_store(args.db)
+    print(report.RUNS_HEADER)
+    for run in store.runs():
+        print(report.run_line(run, store))
+    return 0
+
+
+def cmd_show(args) -> int:
+    store = _existing_store(args.db)
+    run = store.run(args.run)
+    print(report.show(store, run, _space_of(run), top=args.top))
+    return 0
+
+
+def cmd_top(args) -> int:
+    store = _existing_store(args.db)
+    run = store.run(args.run)
+    print(report.top_table(store, run, _space_of(run), args.n))
+    return 0
+
+
+def cmd_export(args) -> int:
+    store = _existing_store(args.db)
+    run = store.run(args.run)
+    space = _space_of(run)
+    space.check_export_format(args.format)
+    text = space.export(store.individual(run.id, args.id).program, args.format)
+    if args.output:
+        with open(args.output, "w") as f:
+            f.write(text if text.endswith("\n") else text + "\n")
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        print(text)
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    space_options = _options(args.space_opt, "--space-opt")
+    if args.problem is not None:
+        space_options["problem"] = args.problem
+    space = default_manager().make_space(SpaceSpec(args.space, space_options))
+    try:
+        with open(args.program) as f:
+            program = Program.from_json(f.read())
+    except OSError as e:
+        raise ProgramError(f"cannot read {args.program}: {e.strerror}") from None
+    if program.space != args.space:
+        raise ProgramError(f"{args.program} is a program of space {program.space!r}, not {args.space!r}")
+    program.validate(space.vocabulary)
+    evaluation = space.evaluate([program])[0]
+    print(json.dumps({"fitness": evaluation.fitness, "metrics": evaluation.metrics, "error": evaluation.error}))
+    print(space.describe(program))
+    return 0
+
+
+def cmd_plugins(args) -> int:
+    manager = default_manager()
+    for kind in KINDS:
+        registry = manager.registry(kind)
+        print(f"{kind}s:")
+        for name in sorted(registry):
+            cls = registry[name]
+            print(f"  {name:<24} {cls.__module__}.{cls.__qualname__}  (from {manager.provider(kind, name)})")
+        if not registry:
+            print("  (none)")
+    print("plugin modules:")
+    for source in manager.sources:
+        where = f"{source.distribution} {source.version}"
+        status = f"FAILED: {source.error}" if source.error else "ok"
+        print(f"  {source.name:<24} {source.module:<48} {where:<20} {status}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _options(pairs: list[str] | None, flag: str) -> dict:
+    """`k=v` pairs; values are read as JSON where they parse (numbers, true/false), else as text."""
+    options = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise OptionError(f"{flag} takes key=value, got {pair!r}")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
+
+
+def _existing_store(path: str) -> Store:
+    if not os.path.exists(path):
+        raise EvolveError(f"no store at {path}; start a run with `evolve run` or pass --db")
+    return Store(path)
+
+
+def _space_of(run):
+    return default_manager().make_space(SpaceSpec(run.config.space, run.config.space_options))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _ArgumentParser(prog="evolve", description="Evolutionary search for ML programs.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
+    parser.set_defaults(command=lambda args: parser.print_help())
+    sub = parser.add_subparsers(title="commands", parser_class=_ArgumentParser)
+
+    def with_db(p):
+        p.add_argument("--db", default="evolve.db", help="the SQLite store (default: ./evolve.db)")
+        return p
+
+    run = with_db(sub.add_parser("run", help="start a search"))
+    run.add_argument("space", help="search space (see `evolve plugins`)")
+    run.add_argument("--problem", help="the space's problem, e.g. nguyen-7 or data.csv")
+    run.add_argument("--strategy", default="regularized-evolution")
+    run.add_argument("--budget", type=int, default=1000, help="evaluations to spend")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--executor", default="serial")
+    run.add_argument("--workers", type=int, default=16, help="evaluations kept in flight")
+    run.add_argument("--stop-when-solved", action="store_true", help="stop once a program solves the problem")
+    run.add_argument("--space-opt", action="append", metavar="K=V", help="a search-space option (repeatable)")
+    run.add_argument("--strategy-opt", action="append", metavar="K=V", help="a strategy option (repeatable)")
+    run.add_argument("--executor-opt", action="append", metavar="K=V", help="an executor option (repeatable)")
+    run.set_defaults(command=cmd_run)
+
+    resume = with_db(sub.add_parser("resume", help="continue a stopped or killed run"))
+    resume.add_argument("run", type=int)
+    resume.set_defaults(command=cmd_resume)
+
+    runs = with_db(sub.add_parser("runs", help="list the runs in a store"))
+    runs.set_defaults(command=cmd_runs)
+
+    show = with_db(sub.add_parser("show", help="a run's progress, fitness curve and best programs"))
+    show.add_argument("run", type=int)
+    show.add_argument("--top", type=int, default=5)
+    show.set_defaults(command=cmd_show)
+
+    top = with_db(sub.add_parser("top", help="a run's best programs"))
+    top.add_argument("run", type=int)
+    top.add_argument("-n", type=int, default=10)
+    top.set_defaults(command=cmd_top)
+
+    export = with_db(sub.add_parser("export", help="write one program in a format of its space"))
+    export.add_argument("run", type=int)
+    export.add_argument("id", type=int, help="individual id (see `evolve top`)")
+    export.add_argument("--format", default="json")
+    export.add_argument("--output", "-o", help="file to write (default: standard output)")
+    export.set_defaults(command=cmd_export)
+
+    evaluate = sub.add_parser("evaluate", help="evaluate a program file (JSON) in a space")
+    evaluate.add_argument("space")
+    evaluate.add_argument("program", help="a program JSON file, e.g. from `evolve export ... --format json`")
+    evaluate.add_argument("--problem")
+    evaluate.add_argument("--space-opt", action="append", metavar="K=V")
+    evaluate.set_defaults(command=cmd_evaluate)
+
+    plugins = sub.add_parser("plugins", help="list plugins and where they come from")
+    plugins.set_defaults(command=cmd_plugins)
+    return parser
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    """argparse, with its errors in the one-line form every other error takes."""
+
+    def error(self, message):
+        print(f"evolve: error: {message} (see `{self.prog} --help`)", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

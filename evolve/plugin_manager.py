@@ -1,0 +1,152 @@
+"""The plugin manager: built-ins and third-party plugins, found the same way.
+
+Every module registered under the entry-point group `evolve` is loaded and registered with pluggy. A
+plugin that fails to import is recorded with its error and the rest keeps working; `evolve plugins`
+shows both.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import inspect
+import json
+import logging
+from typing import Any
+
+import pluggy
+
+from evolve import hookspecs
+from evolve.errors import OptionError, PluginError
+from evolve.program import register_commutative
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "evolve"
+KINDS = {
+    "search space": "evolve_search_spaces",
+    "strategy": "evolve_strategies",
+    "predictor": "evolve_predictors",
+    "executor": "evolve_executors",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class PluginSource:
+    """Where a plugin module came from: its entry point and distribution, or why it failed."""
+
+    name: str
+    module: str
+    distribution: str
+    version: str
+    error: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class SpaceSpec:
+    """A search space by name and options: enough for any process to build its own copy."""
+
+    name: str
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+class PluginManager:
+    def __init__(self, extra_plugins: tuple[Any, ...] = ()):
+        self.pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
+        self.pm.add_hookspecs(hookspecs)
+        self.sources: list[PluginSource] = []
+        self._provider: dict[tuple[str, str], str] = {}
+        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            dist = ep.dist.name if ep.dist else "?"
+            version = ep.dist.version if ep.dist else "?"
+            try:
+                module = ep.load()
+                if self.pm.is_registered(module):
+                    continue  # the same module reached through a second installed copy
+                self.pm.register(module, name=ep.name)
+                self.sources.append(PluginSource(ep.name, ep.value, dist, version))
+            except Exception as e:  # a broken third-party plugin must not take the others down
+                log.warning("plugin %r from %s failed to load: %s: %s", ep.name, dist, type(e).__name__, e)
+                self.sources.append(PluginSource(ep.name, ep.value, dist, version, f"{type(e).__name__}: {e}"))
+        for plugin in extra_plugins:
+            self.pm.register(plugin)
+            self.sources.append(PluginSource(getattr(plugin, "__name__", repr(plugin)), "(registered in code)", "-", "-"))
+
+    @property
+    def hook(self):
+        return self.pm.hook
+
+    def registry(self, kind: str) -> dict[str, type]:
+        """`{name: class}` of everything registered of one kind (see KINDS)."""
+        hook = getattr(self.pm.hook, KINDS[kind])
+        merged: dict[str, type] = {}
+        for impl in hook.get_hookimpls():
+            for name, cls in (impl.function() or {}).items():
+                if name in merged and merged[name] is not cls:
+                    log.warning("%s %r is registered twice; using the one from %s", kind, name, impl.plugin_name)
+                merged[name] = cls
+                self._provider[(kind, name)] = impl.plugin_name
+        return merged
+
+    def provider(self, kind: str, name: str) -> str:
+        self.registry(kind)
+        return self._provider[(kind, name)]
+
+    def lookup(self, kind: str, name: str) -> type:
+        registry = self.registry(kind)
+        if name not in registry:
+            known = ", ".join(sorted(registry)) or "none"
+            raise PluginError(f"unknown {kind} {name!r}; installed: {known}")
+        return registry[name]
+
+    # ------------------------------------------------------------------ construction
+    def make_space(self, spec: SpaceSpec):
+        """The space named by `spec`; one instance per spec per process, so its compiled
+        evaluator is shared by the engine and an in-process executor."""
+        key = (spec.name, json.dumps(spec.options, sort_keys=True))
+        if key not in _SPACES:
+            space = construct(self.lookup("search space", spec.name), spec.options, f"search space {spec.name!r}")
+            space.name = spec.name
+            register_commutative(spec.name, space.vocabulary)
+            _SPACES[key] = space
+        return _SPACES[key]
+
+    def make_strategy(self, name: str, space, options: dict[str, Any]):
+        return construct(self.lookup("strategy", name), options, f"strategy {name!r}", space)
+
+    def make_predictor(self, name: str, space, options: dict[str, Any]):
+        return construct(self.lookup("predictor", name), options, f"predictor {name!r}", space)
+
+    def make_executor(self, name: str, spec: SpaceSpec, workers: int, options: dict[str, Any]):
+        return construct(self.lookup("executor", name), {"workers": workers, **options}, f"executor {name!r}", spec)
+
+
+_SPACES: dict[tuple[str, str], Any] = {}
+_DEFAULT_MANAGER: PluginManager | None = None
+
+
+def default_manager() -> PluginManager:
+    """The process-wide plugin manager (entry points are read once)."""
+    global _DEFAULT_MANAGER
+    if _DEFAULT_MANAGER is None:
+        _DEFAULT_MANAGER = PluginManager()
+    return _DEFAULT_MANAGER
+
+
+def build_space(spec: SpaceSpec):
+    """The space named by `spec`, built through the process-wide plugin manager (for executors)."""
+    return default_manager().make_space(spec)
+
+
+def construct(cls: type, options: dict[str, Any], what: str, *args: Any):
+    """`cls(*args, **options)`, with unknown options and rejected values turned into OptionError."""
+    params = inspect.signature(cls).parameters
+    accepts_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    allowed = [n for n, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)][len(args):]
+    unknown = [k for k in options if k not in allowed]
+    if unknown and not accepts_any:
+        raise OptionError(f"{what} has no option {unknown[0]!r}; its options: {', '.join(allowed) or 'none'}")
+    try:
+        return cls(*args, **options)
+    except (ValueError, TypeError) as e:
+        raise OptionError(f"{what}: {e}") from None

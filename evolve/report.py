@@ -1,0 +1,90 @@
+"""Text reports of a stored run for the terminal: summary, best-so-far curve, top programs."""
+
+from __future__ import annotations
+
+import datetime
+import math
+
+from evolve.store import RunRecord, Store
+
+
+def best_so_far(history: list[tuple[int, float, bool]]) -> list[tuple[int, float]]:
+    """(evaluations spent, best fitness so far) after each real evaluation."""
+    points, best, spent = [], -math.inf, 0
+    for _, fitness, cached in history:
+        best = max(best, fitness)
+        if not cached:
+            spent += 1
+            points.append((spent, best))
+    return points
+
+
+def ascii_curve(points: list[tuple[int, float]], width: int = 60, height: int = 10) -> str:
+    """A best-so-far curve drawn with characters; x = evaluations, y = fitness."""
+    finite = [(x, y) for x, y in points if math.isfinite(y)]
+    if not finite:
+        return "(no successful evaluation yet)"
+    xmax = finite[-1][0]
+    ylo, yhi = finite[0][1], finite[-1][1]
+    if yhi - ylo < 1e-12:
+        ylo -= 0.5
+        yhi += 0.5
+    grid = [[" "] * width for _ in range(height)]
+    for x, y in finite:
+        col = min(width - 1, int((x - 1) / max(1, xmax) * width))
+        row = height - 1 - min(height - 1, int((y - ylo) / (yhi - ylo) * (height - 1) + 0.5))
+        grid[row][col] = "*"
+    lines = []
+    for r, cells in enumerate(grid):
+        label = f"{yhi:>10.4g} |" if r == 0 else f"{ylo:>10.4g} |" if r == height - 1 else " " * 11 + "|"
+        lines.append(label + "".join(cells))
+    lines.append(" " * 11 + "+" + "-" * width)
+    lines.append(" " * 12 + "1" + f"{xmax:>{width - 1}}" + "  evaluations")
+    return "\n".join(lines)
+
+
+def run_line(run: RunRecord, store: Store) -> str:
+    cfg = run.config
+    evaluated, cached = store.counts(run.id)
+    best = store.top(run.id, 1)
+    best_text = f"{best[0].fitness:.6g}" if best else "-"
+    created = datetime.datetime.fromtimestamp(run.created).strftime("%Y-%m-%d %H:%M")
+    problem = cfg.space_options.get("problem", "")
+    return (
+        f"{run.id:>4}  {created}  {cfg.space:<20} {str(problem):<12} {cfg.strategy:<22} "
+        f"{evaluated:>7}/{cfg.budget:<7} {cached:>7}  {best_text:>10}  {run.status}"
+        + (f" ({run.reason})" if run.reason else "")
+    )
+
+
+RUNS_HEADER = f"{'run':>4}  {'created':<16}  {'space':<20} {'problem':<12} {'strategy':<22} {'evaluated':>15} {'cached':>7}  {'best':>10}  status"
+
+
+def top_table(store: Store, run: RunRecord, space, n: int) -> str:
+    lines = [f"{'id':>7}  {'fitness':>10}  {'parent':>7}  program"]
+    for ind in store.top(run.id, n):
+        parent = "-" if ind.parent is None else str(ind.parent)
+        solved = "  [solved]" if ind.evaluation.metrics.get("solved") else ""
+        lines.append(f"{ind.id:>7}  {ind.fitness:>10.6g}  {parent:>7}  {space.describe(ind.program)}{solved}")
+    return "\n".join(lines)
+
+
+def show(store: Store, run: RunRecord, space, top: int = 5) -> str:
+    cfg = run.config
+    evaluated, cached = store.counts(run.id)
+    history = store.fitness_history(run.id)
+    failed = sum(1 for _, f, c in history if not c and f == -math.inf)
+    pending = len(store.pending(run.id))
+    options = ", ".join(f"{k}={v}" for k, v in {**cfg.space_options, **cfg.strategy_options}.items())
+    lines = [
+        f"run {run.id}: {cfg.space} / {cfg.strategy}" + (f" ({options})" if options else ""),
+        f"status: {run.status}" + (f" ({run.reason})" if run.reason else "") + f"; seed {cfg.seed}; "
+        f"executor {cfg.executor} x{cfg.workers}",
+        f"evaluations: {evaluated} of {cfg.budget}; failed {failed}; answered by the duplicate cache {cached}; "
+        f"pending {pending}",
+    ]
+    seconds = sum(ind.seconds for ind in store.individuals(run.id)) if evaluated else 0.0
+    if evaluated:
+        lines.append(f"evaluation time: {seconds:.2f} s in all, {seconds / evaluated * 1e3:.3f} ms each")
+    lines += ["", "best fitness so far:", ascii_curve(best_so_far(history)), "", "top programs:", top_table(store, run, space, top)]
+    return "\n".join(lines)

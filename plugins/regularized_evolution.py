@@ -1,0 +1,33 @@
+"""Regularized (aging) evolution (Real et al., 2019): a tournament picks the parent, one mutation
+makes the child, and the oldest individual leaves the population when the child enters."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from evolve import hookimpl
+from evolve.population import AgingPopulation
+from evolve.strategy import Proposal, Strategy, initial_proposals
+
+
+class RegularizedEvolution(Strategy):
+    def __init__(self, space, population_size: int = 100, tournament_size: int = 10):
+        if not 1 <= tournament_size <= population_size:
+            raise ValueError(f"tournament_size must be between 1 and population_size ({population_size})")
+        self.space = space
+        self.population_size = population_size
+        self.tournament_size = tournament_size
+
+    def propose(self, population: AgingPopulation, n: int, rng: np.random.Generator) -> list[Proposal]:
+        if not population.full:
+            return initial_proposals(self.space, population, n, rng)
+        out = []
+        for _ in range(n):
+            parent = population.tournament(self.tournament_size, rng)
+            out.append(Proposal(self.space.mutate(parent.program, rng), parent.id))
+        return out
+
+
+@hookimpl
+def evolve_strategies():
+    return {"regularized-evolution": RegularizedEvolution}

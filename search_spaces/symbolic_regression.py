@@ -1,0 +1,142 @@
+"""Symbolic regression: find a formula that fits data (the Nguyen benchmarks, or a user's CSV).
+
+Operators {+, -, *, protected /, sin, cos, protected exp, protected log}; fitness 1/(1 + NRMSE) where
+NRMSE is the RMSE divided by the target's standard deviation. On a benchmark, `solved` means exact
+recovery: the program equals the target formula (see expressions.recovers). Batches are evaluated by
+one compiled, vmapped interpreter: no compilation per candidate.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import sympy
+
+from evolve import hookimpl
+from evolve.errors import OptionError
+from evolve.interpreter import Interpreter, bucket_size, enable_compilation_cache
+from evolve.ops import Input, Vocabulary, elementwise_ops
+from evolve.program import Program
+from evolve.space import Evaluation, SearchSpace
+
+from evolve.search_spaces import expressions
+from evolve.search_spaces.nguyen import Dataset, benchmark_dataset, csv_dataset
+
+OPERATORS = ("add", "sub", "mul", "div", "sin", "cos", "exp", "log")
+#: NRMSE below this sends a program to the exact-recovery check (float32 arithmetic leaves ~1e-7).
+NEAR_EXACT = 1e-4
+
+
+class SymbolicRegression(SearchSpace):
+    export_formats = ("sympy", "latex", "python", "json")
+
+    def __init__(
+        self,
+        problem: str = "nguyen-1",
+        target: str | None = None,
+        max_nodes: int = 32,
+        constants: bool | None = None,
+        data_seed: int = 0,
+    ):
+        """problem: a Nguyen benchmark name ("nguyen-1".."nguyen-12") or a path to a CSV file.
+        target: the CSV column to predict (default: the last).
+        constants: allow constant nodes (default: off for the benchmarks, which are defined without
+        them, on for CSV data)."""
+        enable_compilation_cache()
+        if problem.endswith(".csv"):
+            self.data: Dataset = csv_dataset(problem, target, data_seed)
+        else:
+            if target is not None:
+                raise OptionError("target applies to CSV problems only")
+            self.data = benchmark_dataset(problem.lower(), data_seed)
+        if constants is None:
+            constants = self.data.benchmark is None
+        n = len(self.data.names)
+        if max_nodes < n + 1:
+            raise OptionError(f"max_nodes must be at least {n + 1}")
+        self._vocab = Vocabulary(
+            inputs=tuple(Input(name, "real") for name in self.data.names),
+            output_types=("real",),
+            ops=elementwise_ops(OPERATORS, "real"),
+            max_nodes=max_nodes,
+            const_type="real" if constants else None,
+        )
+        self.interpreter = Interpreter(self._vocab)
+        # Training points then probe points, in one array: one call gives fitness and fingerprint.
+        self._x = jnp.asarray(np.concatenate([self.data.x, self.data.probe], axis=1), jnp.float32)
+        self._n_train = self.data.x.shape[1]
+        self._y = self.data.y
+        self._y_scale = float(np.std(self._y)) or 1.0
+        self._predict = jax.jit(jax.vmap(self.interpreter.run, in_axes=(0, None)))
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        return self._vocab
+
+    # ------------------------------------------------------------------ evaluation
+    def predictions(self, programs: Sequence[Program]) -> np.ndarray:
+        """float64 [len(programs), n_train + n_probe]: each program's output on training then probe points."""
+        out = []
+        for start in range(0, len(programs), 1024):
+            chunk = programs[start : start + 1024]
+            lowered = self.interpreter.lower(chunk, pad_to=bucket_size(len(chunk)))
+            out.append(np.asarray(self._predict(lowered, self._x), np.float64)[: len(chunk), 0])
+        return np.concatenate(out) if out else np.zeros((0, self._x.shape[1]))
+
+    def evaluate(self, programs: Sequence[Program]) -> list[Evaluation]:
+        preds = self.predictions(programs)[:, : self._n_train]
+        results = []
+        for program, pred in zip(programs, preds):
+            if not np.all(np.isfinite(pred)):
+                results.append(Evaluation.failure("non-finite output"))
+                continue
+            nrmse = float(np.sqrt(np.mean((pred - self._y) ** 2)) / self._y_scale)
+            metrics = {"nrmse": nrmse}
+            if self.data.benchmark is not None:
+                proof = self._recovers(program) if nrmse < NEAR_EXACT else None
+                metrics["solved"] = proof is not None
+                if proof:
+                    metrics["proof"] = proof
+            results.append(Evaluation(1.0 / (1.0 + nrmse), metrics))
+        return results
+
+    @functools.lru_cache(maxsize=4096)
+    def _recovers(self, program: Program) -> str | None:
+        b = self.data.benchmark
+        return expressions.recovers(program, b.formula, self.data.names, b.low, b.high)
+
+    def fingerprints(self, programs: Sequence[Program]) -> list[str]:
+        """Outputs on training and probe points, to 6 significant digits, hashed."""
+        out = []
+        for row in self.predictions(programs):
+            text = ",".join(f"{v:.6g}" for v in row.tolist())
+            out.append(hashlib.blake2b(text.encode(), digest_size=16).hexdigest())
+        return out
+
+    def fingerprint(self, program: Program) -> str:
+        return self.fingerprints([program])[0]
+
+    # ------------------------------------------------------------------ export
+    def describe(self, program: Program) -> str:
+        return sympy.sstr(expressions.to_sympy(program.pruned(), expressions.symbols(self.data.names)))
+
+    def export(self, program: Program, format: str) -> str:
+        self.check_export_format(format)
+        if format == "json":
+            return program.to_json(indent=2)
+        if format == "python":
+            return expressions.to_python(program, self.data.names)
+        expr = expressions.to_sympy(program.pruned(), expressions.symbols(self.data.names))
+        if format == "latex":
+            return sympy.latex(expr)
+        return sympy.sstr(expr)
+
+
+@hookimpl
+def evolve_search_spaces():
+    return {"symbolic-regression": SymbolicRegression}
