@@ -45,6 +45,8 @@ def cmd_run(args) -> int:
         space_options=space_options,
         strategy=args.strategy,
         strategy_options=_options(args.strategy_opt, "--strategy-opt"),
+        predictor=args.predictor,
+        predictor_options=_options(args.predictor_opt, "--predictor-opt"),
         executor=args.executor,
         executor_options=_options(args.executor_opt, "--executor-opt"),
         workers=args.workers,
@@ -200,11 +202,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--strategy", default="regularized-evolution")
     run.add_argument("--budget", type=int, default=1000, help="evaluations to spend")
     run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--predictor", help="a predictor for strategies that use one (e.g. binary)")
     run.add_argument("--executor", default="serial")
     run.add_argument("--workers", type=int, default=16, help="evaluations kept in flight")
     run.add_argument("--stop-when-solved", action="store_true", help="stop once a program solves the problem")
     run.add_argument("--space-opt", action="append", metavar="K=V", help="a search-space option (repeatable)")
     run.add_argument("--strategy-opt", action="append", metavar="K=V", help="a strategy option (repeatable)")
+    run.add_argument("--predictor-opt", action="append", metavar="K=V", help="a predictor option (repeatable)")
     run.add_argument("--executor-opt", action="append", metavar="K=V", help="an executor option (repeatable)")
     run.set_defaults(command=cmd_run)
 

@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 #: A run that gets only duplicate-cache answers this many times in a row has converged; it stops as
 #: "stalled" instead of spinning forever without spending its budget.
 MAX_CACHE_STREAK = 10_000
+#: How often (in recorded individuals) the predictor's state is checkpointed in the store.
+CHECKPOINT_EVERY = 200
 
 
 class Engine:
@@ -42,7 +44,12 @@ class Engine:
         self.config = cfg
         spec = SpaceSpec(cfg.space, cfg.space_options)
         self.space = self.plugins.make_space(spec)
-        self.strategy = self.plugins.make_strategy(cfg.strategy, self.space, cfg.strategy_options)
+        self.predictor = None
+        strategy_options = dict(cfg.strategy_options)
+        if cfg.predictor is not None:
+            self.predictor = self.plugins.make_predictor(cfg.predictor, self.space, cfg.predictor_options)
+            strategy_options["predictor"] = self.predictor
+        self.strategy = self.plugins.make_strategy(cfg.strategy, self.space, strategy_options)
         self.executor = self.plugins.make_executor(cfg.executor, spec, cfg.workers, cfg.executor_options)
         self.population = AgingPopulation(self.strategy.population_size)
         self.in_flight: dict[int, Pending] = {}
@@ -53,6 +60,7 @@ class Engine:
         self.next_ticket = 1
         self.solved = False
         self.cache_streak = 0
+        self._last_checkpoint = 0
         self.rng = np.random.default_rng(cfg.seed)
 
     # ------------------------------------------------------------------ the loop
@@ -157,8 +165,17 @@ class Engine:
             if individual.evaluation.metrics.get("solved"):
                 self.solved = True
         self.strategy.observe(individuals)
+        if self.predictor is not None:
+            self.predictor.observe(individuals)
+            self._checkpoint_predictor()
         for individual in individuals:
             self.plugins.hook.evolve_individual_evaluated(run=self.run, individual=individual)
+
+    def _checkpoint_predictor(self) -> None:
+        """Save the predictor's state every CHECKPOINT_EVERY recorded individuals."""
+        if self.recorded - self._last_checkpoint >= CHECKPOINT_EVERY:
+            self.store.save_checkpoint(self.run.id, "predictor", self.recorded, self.predictor.state())
+            self._last_checkpoint = self.recorded
 
     # ------------------------------------------------------------------ resume
     def _restore(self) -> bool:
@@ -171,6 +188,8 @@ class Engine:
             self.population.add(individual)
             self.solved = self.solved or bool(individual.evaluation.metrics.get("solved"))
         self.cache = self.store.fingerprint_cache(self.run.id)
+        if self.predictor is not None:
+            self._restore_predictor()
         self.next_ticket = self.store.next_ticket(self.run.id)
         # A fresh stream: replaying the original one would re-propose what was already evaluated.
         self.rng = np.random.default_rng([self.config.seed, self.recorded])
@@ -180,6 +199,20 @@ class Engine:
         self.executor.submit([WorkItem(item.ticket, item.program) for item in pending])
         log.info("resumed run %d: %d evaluated, %d pending", self.run.id, self.evaluated, len(pending))
         return True
+
+
+    def _restore_predictor(self) -> None:
+        """Load the last checkpoint, then show the predictor what was recorded after it (or
+        everything, when there is no checkpoint): it ends up having seen every individual once."""
+        checkpoint = self.store.load_checkpoint(self.run.id, "predictor")
+        seen = 0
+        if checkpoint is not None:
+            seen, state = checkpoint
+            self.predictor.restore(state)
+        later = [ind for ind in self.store.individuals(self.run.id) if ind.id > seen]
+        if later:
+            self.predictor.observe(later)
+        self._last_checkpoint = self.recorded
 
 
 def _checked(evaluation: Evaluation) -> Evaluation:
@@ -195,7 +228,10 @@ def start_run(store: Store, config: RunConfig, plugins: PluginManager | None = N
     # Build first so a bad option fails before a run row is written.
     spec = SpaceSpec(config.space, config.space_options)
     space = plugins.make_space(spec)
-    plugins.make_strategy(config.strategy, space, config.strategy_options)
+    strategy_options = dict(config.strategy_options)
+    if config.predictor is not None:
+        strategy_options["predictor"] = plugins.make_predictor(config.predictor, space, config.predictor_options)
+    plugins.make_strategy(config.strategy, space, strategy_options)
     plugins.lookup("executor", config.executor)
     if config.budget < 1:
         raise OptionError("budget must be at least 1")

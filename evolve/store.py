@@ -73,6 +73,8 @@ class RunConfig:
     space_options: dict[str, Any] = dataclasses.field(default_factory=dict)
     strategy: str = "regularized-evolution"
     strategy_options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    predictor: str | None = None
+    predictor_options: dict[str, Any] = dataclasses.field(default_factory=dict)
     executor: str = "serial"
     executor_options: dict[str, Any] = dataclasses.field(default_factory=dict)
     workers: int = 16
