@@ -53,6 +53,8 @@ class Engine:
         self.executor = self.plugins.make_executor(cfg.executor, spec, cfg.workers, cfg.executor_options)
         self.population = AgingPopulation(self.strategy.population_size)
         self.in_flight: dict[int, Pending] = {}
+        # fingerprint in flight -> proposals with the same behaviour, answered when its result arrives
+        self.waiting: dict[str, list[Proposal]] = {}
         self.cache: dict[str, Evaluation] = {}
         self.evaluated = 0
         self.cached = 0
@@ -106,18 +108,27 @@ class Engine:
             proposals = self.strategy.propose(self.population, free, self.rng)
             fingerprints = self.space.fingerprints([p.program for p in proposals])
             fresh: list[Pending] = []
+            answered: list[tuple[Proposal, str, Evaluation]] = []
             for proposal, fingerprint in zip(proposals, fingerprints):
-                hit = self.cache.get(fingerprint)
-                if hit is not None:
-                    self._record_cached(proposal, fingerprint, hit)
+                if fingerprint in self.cache:
+                    answered.append((proposal, fingerprint, self.cache[fingerprint]))
+                elif fingerprint in self.waiting:  # the same behaviour is being evaluated right now
+                    self.waiting[fingerprint].append(proposal)
                 else:
+                    self.waiting[fingerprint] = []
                     fresh.append(self._pending(proposal, fingerprint))
+            self.cache_streak = 0 if fresh else self.cache_streak + len(proposals)
+            self._record_cached(answered)
             self._submit(fresh)
+            if not fresh and not answered:
+                return  # every proposal waits on an evaluation in flight: let results come first
 
     def _pending(self, proposal: Proposal, fingerprint: str) -> Pending:
-        ticket = self.next_ticket
+        return Pending(self._take_ticket(), proposal.program, fingerprint, proposal.parent, proposal.info)
+
+    def _take_ticket(self) -> int:
         self.next_ticket += 1
-        return Pending(ticket, proposal.program, fingerprint, proposal.parent, proposal.info)
+        return self.next_ticket - 1
 
     def _submit(self, items: list[Pending]) -> None:
         if not items:
@@ -128,16 +139,19 @@ class Engine:
         self.executor.submit([WorkItem(item.ticket, item.program) for item in items])
 
     # ------------------------------------------------------------------ recording
-    def _record_cached(self, proposal: Proposal, fingerprint: str, evaluation: Evaluation) -> None:
-        ticket = self.next_ticket
-        self.next_ticket += 1
-        individual = Individual(
-            self.recorded + 1, proposal.program, evaluation, proposal.parent, True, proposal.info, 0.0
-        )
-        self.store.record(self.run.id, [(individual, ticket, fingerprint)])
-        self.cached += 1
-        self.cache_streak += 1
-        self._admit([individual])
+    def _record_cached(self, answered: list[tuple[Proposal, str, Evaluation]]) -> None:
+        """Record proposals answered by the duplicate cache (no evaluation spent)."""
+        if not answered:
+            return
+        entries = []
+        for proposal, fingerprint, evaluation in answered:
+            individual = Individual(
+                self.recorded + len(entries) + 1, proposal.program, evaluation, proposal.parent, True, proposal.info, 0.0
+            )
+            entries.append((individual, self._take_ticket(), fingerprint))
+        self.store.record(self.run.id, entries)
+        self.cached += len(entries)
+        self._admit([individual for individual, _, _ in entries])
 
     def _record_results(self, results: list[WorkResult]) -> None:
         entries = []
@@ -155,8 +169,14 @@ class Engine:
             if fingerprint is not None:
                 self.cache[fingerprint] = individual.evaluation
         self.evaluated += len(entries)
-        self.cache_streak = 0
         self._admit([individual for individual, _, _ in entries])
+        self._record_cached(
+            [
+                (proposal, fingerprint, individual.evaluation)
+                for individual, _, fingerprint in entries
+                for proposal in self.waiting.pop(fingerprint, [])
+            ]
+        )
 
     def _admit(self, individuals: list[Individual]) -> None:
         self.recorded += len(individuals)
@@ -196,6 +216,7 @@ class Engine:
         pending = self.store.pending(self.run.id)
         for item in pending:
             self.in_flight[item.ticket] = item
+            self.waiting[item.fingerprint] = []
         self.executor.submit([WorkItem(item.ticket, item.program) for item in pending])
         log.info("resumed run %d: %d evaluated, %d pending", self.run.id, self.evaluated, len(pending))
         return True
