@@ -96,6 +96,17 @@ def protected_sqrt(a):
     return jnp.sqrt(jnp.abs(a))
 
 
+def interpolate(a, b, w):
+    """(1 - w) * a + w * b: an exponential moving average when b is the running value."""
+    return (1 - w) * a + w * b
+
+
+def clip(a, b):
+    """a clipped to [-|b|, |b|]."""
+    bound = jnp.abs(b)
+    return jnp.clip(a, -bound, bound)
+
+
 _ELEMENTWISE: dict[str, tuple[int, Callable, bool]] = {
     "add": (2, jnp.add, True),
     "sub": (2, jnp.subtract, False),
@@ -112,6 +123,8 @@ _ELEMENTWISE: dict[str, tuple[int, Callable, bool]] = {
     "abs": (1, jnp.abs, False),
     "sign": (1, jnp.sign, False),
     "neg": (1, jnp.negative, False),
+    "interpolate": (3, interpolate, False),
+    "clip": (2, clip, False),
 }
 
 
