@@ -7,7 +7,6 @@ store can rebuild on resume.
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 from typing import Any, Iterator
 
@@ -49,11 +48,13 @@ class AgingPopulation:
         if capacity < 1:
             raise ValueError("population size must be at least 1")
         self.capacity = capacity
-        self._members: collections.deque[Individual] = collections.deque(maxlen=capacity)
+        self._members: list[Individual] = []  # oldest first; a list for O(1) random access
         self.in_flight = 0
 
     def add(self, individual: Individual) -> None:
         self._members.append(individual)
+        if len(self._members) > self.capacity:
+            del self._members[0]
 
     def __len__(self) -> int:
         return len(self._members)
