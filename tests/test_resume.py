@@ -58,11 +58,12 @@ def test_sigkill_then_resume_ends_with_exactly_the_budget(tmp_path):
 def test_interrupted_run_resumes_from_the_cli(tmp_path):
     """Ctrl-C marks the run interrupted; `evolve resume` finishes it."""
     db = str(tmp_path / "run.db")
+    budget = 3000
     cmd = [sys.executable, "-m", "evolve.cli", "run", "symbolic-regression", "--problem", "nguyen-5",
-           "--budget", str(BUDGET), "--db", db]
+           "--budget", str(budget), "--db", db]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
-    while _count(db) < 500 and time.time() < deadline and proc.poll() is None:
+    while _count(db) < 300 and time.time() < deadline and proc.poll() is None:
         time.sleep(0.02)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
@@ -70,4 +71,4 @@ def test_interrupted_run_resumes_from_the_cli(tmp_path):
     assert Store(db).run(1).status == "interrupted"
     done = subprocess.run([sys.executable, "-m", "evolve.cli", "resume", "1", "--db", db], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert Store(db).counts(1)[0] == BUDGET
+    assert Store(db).counts(1)[0] == budget
