@@ -12,6 +12,7 @@ import importlib.metadata
 import inspect
 import json
 import logging
+import typing
 from typing import Any
 
 import pluggy
@@ -138,6 +139,28 @@ def build_space(spec: SpaceSpec):
     return default_manager().make_space(spec)
 
 
+_SIMPLE_TYPES = {int: (int,), float: (int, float), bool: (bool,), str: (str,)}
+
+
+def _check_types(cls: type, options: dict[str, Any], what: str) -> None:
+    """Options arrive from the command line as JSON values: check them against the constructor's
+    annotations where those are plain int/float/bool/str (or Optional of them)."""
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except Exception:  # unresolvable annotations: the constructor will complain itself
+        return
+    for key, value in options.items():
+        hint = hints.get(key)
+        allowed = {t for t in typing.get_args(hint) if t is not type(None)} if typing.get_args(hint) else {hint}
+        if value is None and type(None) in typing.get_args(hint):
+            continue
+        if allowed and allowed <= set(_SIMPLE_TYPES):
+            ok = any(isinstance(value, _SIMPLE_TYPES[t]) and not (t is not bool and isinstance(value, bool)) for t in allowed)
+            if not ok:
+                names = " or ".join(sorted(t.__name__ for t in allowed))
+                raise OptionError(f"{what}: option {key!r} must be {names}, got {value!r}")
+
+
 def construct(cls: type, options: dict[str, Any], what: str, *args: Any):
     """`cls(*args, **options)`, with unknown options and rejected values turned into OptionError."""
     params = inspect.signature(cls).parameters
@@ -146,6 +169,7 @@ def construct(cls: type, options: dict[str, Any], what: str, *args: Any):
     unknown = [k for k in options if k not in allowed]
     if unknown and not accepts_any:
         raise OptionError(f"{what} has no option {unknown[0]!r}; its options: {', '.join(allowed) or 'none'}")
+    _check_types(cls, options, what)
     try:
         return cls(*args, **options)
     except (ValueError, TypeError) as e:

@@ -48,6 +48,7 @@ def test_run_show_top_export(db, tmp_path, capsys):
         (["run", "symbolic-regression", "--strategy-opt", "population_size"], "--strategy-opt takes key=value"),
         (["run", "symbolic-regression", "--strategy-opt", "population_size=0"], "tournament_size must be between 1 and population_size (0)"),
         (["run", "symbolic-regression", "--budget", "0"], "budget must be at least 1"),
+        (["run", "symbolic-regression", "--strategy-opt", "population_size=abc"], "option 'population_size' must be int, got 'abc'"),
         (["run", "symbolic-regression", "--budget", "many"], "invalid int value: 'many'"),
         (["show", "7"], "no store at"),
         (["export", "1", "1", "--format", "optax"], "no store at"),
