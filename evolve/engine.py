@@ -11,6 +11,7 @@ spends no evaluation of the budget.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 
@@ -246,6 +247,11 @@ def _checked(evaluation: Evaluation) -> Evaluation:
 def start_run(store: Store, config: RunConfig, plugins: PluginManager | None = None) -> Engine:
     """Create a run in the store and an engine for it (validates the config by building everything)."""
     plugins = plugins or default_manager()
+    if config.predictor is None:
+        # A strategy that needs a predictor names the one to use when the run names none.
+        default = getattr(plugins.lookup("strategy", config.strategy), "default_predictor", None)
+        if default is not None:
+            config = dataclasses.replace(config, predictor=default)
     # Build first so a bad option fails before a run row is written.
     spec = SpaceSpec(config.space, config.space_options)
     space = plugins.make_space(spec)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import math
 
+from evolve.population import Individual
 from evolve.store import RunRecord, Store
 
 
@@ -69,6 +70,29 @@ def top_table(store: Store, run: RunRecord, space, n: int) -> str:
     return "\n".join(lines)
 
 
+def predictor_lines(individuals: list[Individual], evaluation_seconds: float, tie: float = 1e-6) -> list[str]:
+    """What the predictor did in a guided run: its online accuracy on child vs parent (judged before
+    it trained on the pair; near-ties skipped), tries per evaluated child, and its seconds."""
+    fitness = {ind.id: max(ind.fitness, -1e30) for ind in individuals}
+    guided = [ind for ind in individuals if "predicted" in ind.proposal and ind.parent in fitness and not ind.cached]
+    if not guided:
+        return []
+    calls = [
+        (ind.proposal["predicted"] > 0.5) == (gap > 0)
+        for ind in guided
+        if abs(gap := max(ind.fitness, -1e30) - fitness[ind.parent]) > tie
+    ]
+    inference = sum(ind.proposal.get("predictor_seconds", 0.0) for ind in individuals)
+    training = max(ind.proposal.get("train_seconds", 0.0) for ind in individuals)
+    accuracy = "-" if not calls else f"{sum(calls) / len(calls):.1%} overall, {sum(calls[-500:]) / len(calls[-500:]):.1%} in the last {min(500, len(calls))}"
+    ratio = f"; {(inference + training) / evaluation_seconds:.3g}x the evaluation time" if evaluation_seconds else ""
+    return [
+        f"predictor: online accuracy {accuracy} (child vs parent, {len(guided)} guided children)",
+        f"predictor: {sum(ind.proposal['tries'] for ind in guided) / len(guided):.2f} tries per evaluated child",
+        f"predictor time: {training:.2f} s training + {inference:.2f} s inference{ratio}",
+    ]
+
+
 def show(store: Store, run: RunRecord, space, top: int = 5) -> str:
     cfg = run.config
     evaluated, cached = store.counts(run.id)
@@ -77,14 +101,17 @@ def show(store: Store, run: RunRecord, space, top: int = 5) -> str:
     pending = len(store.pending(run.id))
     options = ", ".join(f"{k}={v}" for k, v in {**cfg.space_options, **cfg.strategy_options}.items())
     lines = [
-        f"run {run.id}: {cfg.space} / {cfg.strategy}" + (f" ({options})" if options else ""),
+        f"run {run.id}: {cfg.space} / {cfg.strategy}" + (f" + {cfg.predictor}" if cfg.predictor else "")
+        + (f" ({options})" if options else ""),
         f"status: {run.status}" + (f" ({run.reason})" if run.reason else "") + f"; seed {cfg.seed}; "
         f"executor {cfg.executor} x{cfg.workers}",
         f"evaluations: {evaluated} of {cfg.budget}; failed {failed}; answered by the duplicate cache {cached}; "
         f"pending {pending}",
     ]
-    seconds = sum(ind.seconds for ind in store.individuals(run.id)) if evaluated else 0.0
+    individuals = store.individuals(run.id)
+    seconds = sum(ind.seconds for ind in individuals) if evaluated else 0.0
     if evaluated:
         lines.append(f"evaluation time: {seconds:.2f} s in all, {seconds / evaluated * 1e3:.3f} ms each")
+    lines += predictor_lines(individuals, seconds)
     lines += ["", "best fitness so far:", ascii_curve(best_so_far(history)), "", "top programs:", top_table(store, run, space, top)]
     return "\n".join(lines)

@@ -1,0 +1,237 @@
+"""Speed-up of predictor-guided evolution over regularized evolution, at equal evaluation budgets.
+
+For every registered search space (symbolic regression: one task per Nguyen problem) and every
+strategy, run `--seeds` searches through the engine (serial executor, one worker, so each run is a
+pure steady-state search) and report:
+
+  (a) speed-up in evaluations: the target is the best fitness regularized evolution reaches at the end
+      of its budget in the median seed; speed-up = median evaluations RE needs to reach it divided by
+      the median the other strategy needs (a seed that never reaches it counts as never);
+  (b) the same in wall-clock seconds, everything counted (evaluation, predictor training and
+      inference, the engine itself);
+  (c) final best fitness: median and a bootstrap 95% interval;
+  (d) the discriminator's online accuracy (its call on child vs parent before it trained on the pair,
+      near-ties skipped) per 100 evaluations, and its cost per proposal against one evaluation.
+
+Writes benchmarks/results/speedup.json and speedup.png (best fitness against evaluations, median and
+quartiles per strategy). Run it niced: `nice -n 10 python benchmarks/speedup.py`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+
+import numpy as np
+
+from evolve.discriminator.training import WORST
+from evolve.engine import start_run
+from evolve.plugin_manager import default_manager
+from evolve.store import RunConfig, Store
+
+#: name -> (strategy, predictor, predictor options)
+STRATEGIES = {
+    "re": ("regularized-evolution", None, {}),
+    "pam-rt": ("pam-rt", "binary", {}),
+    "predictor-filter": ("predictor-filter", "binary", {}),
+    "regression": ("pam-rt", "regression", {}),
+    "oracle-10%": ("pam-rt", "oracle", {"error_rate": 0.1}),
+}
+#: per space: evaluation budget, population, tournament, and the tasks (space options) to run
+SPACE_DEFAULTS = {
+    "symbolic-regression": {
+        "budget": 1000, "population_size": 100, "tournament_size": 10,
+        "tasks": [{"problem": p} for p in ("nguyen-4", "nguyen-5", "nguyen-6", "nguyen-7")],
+    },
+}
+OTHER_SPACES = {"budget": 300, "population_size": 50, "tournament_size": 5, "tasks": [{}]}
+TIE = 1e-6
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+
+
+def run_once(space: str, options: dict, strategy: str, budget: int, population: int, tournament: int, seed: int) -> dict:
+    """One search; its best-so-far curve, clocks and the predictor's calls on each child."""
+    name, predictor, predictor_options = STRATEGIES[strategy]
+    store = Store(":memory:")
+    config = RunConfig(
+        space, options, name, {"population_size": population, "tournament_size": tournament},
+        predictor, dict(predictor_options, seed=seed) if predictor else {}, "serial", {}, 1, budget, seed,
+    )
+    start = time.time()
+    engine = start_run(store, config)
+    engine.execute()
+    individuals = store.individuals(engine.run.id)
+    stamps = dict(store.db.execute("SELECT id, recorded FROM individuals WHERE run_id = ?", (engine.run.id,)).fetchall())
+    fitness = {ind.id: ind.fitness for ind in individuals}
+    best, curve, clock, calls = -math.inf, [], [], []
+    predictor_seconds, train_seconds, tries = 0.0, 0.0, []
+    for ind in individuals:
+        best = max(best, ind.fitness)
+        info = ind.proposal
+        predictor_seconds += info.get("predictor_seconds", 0.0)
+        train_seconds = max(train_seconds, info.get("train_seconds", 0.0))
+        if ind.cached:
+            continue
+        curve.append(best)
+        clock.append(stamps[ind.id] - start)
+        if "predicted" in info and ind.parent is not None:
+            tries.append(info["tries"])
+            gap = max(ind.fitness, WORST) - max(fitness[ind.parent], WORST)
+            if abs(gap) > TIE:
+                calls.append((len(curve), bool((info["predicted"] > 0.5) == (gap > 0))))
+    return {
+        "curve": curve, "clock": clock, "calls": calls, "tries": tries,
+        "evaluation_seconds": sum(ind.seconds for ind in individuals),
+        "predictor_seconds": predictor_seconds + train_seconds, "train_seconds": train_seconds,
+        "wall_seconds": time.time() - start, "cached": sum(ind.cached for ind in individuals),
+    }
+
+
+def first_reach(curve: list[float], target: float) -> int | None:
+    """Evaluations spent when the best fitness first reached the target (None: never)."""
+    for k, f in enumerate(curve):
+        if f >= target - 1e-12:
+            return k + 1
+    return None
+
+
+def median_or_none(values: list) -> float | None:
+    """The median, where a None (never reached) counts as larger than everything."""
+    ordered = sorted(values, key=lambda v: math.inf if v is None else v)
+    mid = ordered[(len(ordered) - 1) // 2]
+    return None if mid is None else float(mid)
+
+
+def bootstrap_ci(values: list[float], rng: np.random.Generator, n: int = 2000) -> tuple[float, float]:
+    v = np.asarray(values)
+    medians = np.median(rng.choice(v, size=(n, len(v))), axis=1)
+    return float(np.quantile(medians, 0.025)), float(np.quantile(medians, 0.975))
+
+
+def summarize(runs: dict[str, list[dict]], budget: int) -> dict:
+    re_finals = sorted(r["curve"][-1] for r in runs["re"])
+    target = re_finals[(len(re_finals) - 1) // 2]  # an actual seed's final fitness (the lower median)
+    rng = np.random.default_rng(0)
+    out = {"target": target, "strategies": {}}
+    re_evals = median_or_none([first_reach(r["curve"], target) for r in runs["re"]])
+    re_secs = median_or_none([_seconds_to(r, target) for r in runs["re"]])
+    for name, group in runs.items():
+        evals = [first_reach(r["curve"], target) for r in group]
+        secs = [_seconds_to(r, target) for r in group]
+        finals = [r["curve"][-1] for r in group]
+        calls = [c for r in group for c in r["calls"]]
+        proposals = sum(len(r["curve"]) for r in group)
+        eval_seconds = sum(r["evaluation_seconds"] for r in group)
+        pred_seconds = sum(r["predictor_seconds"] for r in group)
+        m_evals, m_secs = median_or_none(evals), median_or_none(secs)
+        out["strategies"][name] = {
+            "evaluations_to_target": evals,
+            "median_evaluations_to_target": m_evals,
+            "speedup_evaluations": _ratio(re_evals, m_evals, budget),
+            "median_seconds_to_target": m_secs,
+            "speedup_wall_clock": _ratio(re_secs, m_secs, None),
+            "final_best_median": float(np.median(finals)),
+            "final_best_ci95": bootstrap_ci(finals, rng),
+            "online_accuracy": float(np.mean([ok for _, ok in calls])) if calls else None,
+            "online_accuracy_per_100": _binned(calls, budget),
+            "mean_tries": float(np.mean([t for r in group for t in r["tries"]])) if any(r["tries"] for r in group) else None,
+            "predictor_seconds_per_proposal": pred_seconds / max(proposals, 1),
+            "evaluation_seconds_per_evaluation": eval_seconds / max(proposals, 1),
+            "predictor_to_evaluation_cost": pred_seconds / eval_seconds if eval_seconds else None,
+            "wall_seconds_median": float(np.median([r["wall_seconds"] for r in group])),
+            "cached_median": float(np.median([r["cached"] for r in group])),
+        }
+    return out
+
+
+def _seconds_to(run: dict, target: float) -> float | None:
+    k = first_reach(run["curve"], target)
+    return None if k is None else run["clock"][k - 1]
+
+
+def _ratio(reference: float | None, value: float | None, budget: int | None):
+    """reference / value; a value of None (never reached) gives a bound, '< reference/budget'."""
+    if reference is None:
+        return None
+    if value is None:
+        return f"< {reference / budget:.3g}" if budget else None
+    return reference / value
+
+
+def _binned(calls: list[tuple[int, bool]], budget: int, width: int = 100) -> list[float | None]:
+    bins: list[list[bool]] = [[] for _ in range(math.ceil(budget / width))]
+    for k, ok in calls:
+        bins[min((k - 1) // width, len(bins) - 1)].append(ok)
+    return [float(np.mean(b)) if b else None for b in bins]
+
+
+def plot(results: dict, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = list(results["tasks"])
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 4), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        for name, curves in results["tasks"][task]["curves"].items():
+            length = min(len(c) for c in curves)
+            c = np.array([c[:length] for c in curves])
+            x = np.arange(1, length + 1)
+            ax.plot(x, np.median(c, axis=0), label=name)
+            ax.fill_between(x, np.quantile(c, 0.25, axis=0), np.quantile(c, 0.75, axis=0), alpha=0.2)
+        ax.axhline(results["tasks"][task]["summary"]["target"], color="gray", ls=":", lw=1)
+        ax.set_title(task)
+        ax.set_xlabel("evaluations")
+        ax.set_ylabel("best fitness")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--budget", type=int, help="evaluations per run (default: per space)")
+    parser.add_argument("--spaces", nargs="*", help="search spaces (default: every registered one)")
+    parser.add_argument("--problems", nargs="*", help="symbolic-regression problems (default: nguyen-4..7)")
+    parser.add_argument("--strategies", nargs="*", default=list(STRATEGIES), choices=list(STRATEGIES))
+    parser.add_argument("--out", default=os.path.join(RESULTS, "speedup"))
+    args = parser.parse_args()
+    strategies = ["re"] + [s for s in args.strategies if s != "re"]
+    spaces = args.spaces or sorted(default_manager().registry("search space"))
+    results = {"seeds": args.seeds, "strategies": {s: STRATEGIES[s] for s in strategies}, "tasks": {}}
+    for space in spaces:
+        defaults = SPACE_DEFAULTS.get(space, OTHER_SPACES)
+        budget = args.budget or defaults["budget"]
+        tasks = defaults["tasks"]
+        if space == "symbolic-regression" and args.problems:
+            tasks = [{"problem": p} for p in args.problems]
+        for options in tasks:
+            task = space + "".join(f" {v}" for v in options.values())
+            runs: dict[str, list[dict]] = {}
+            for strategy in strategies:
+                runs[strategy] = []
+                for seed in range(args.seeds):
+                    r = run_once(space, options, strategy, budget, defaults["population_size"], defaults["tournament_size"], seed)
+                    runs[strategy].append(r)
+                    print(f"{task:<32} {strategy:<17} seed {seed:>2}: best {r['curve'][-1]:.4f}  {r['wall_seconds']:6.1f} s", flush=True)
+            summary = summarize(runs, budget)
+            results["tasks"][task] = {
+                "budget": budget, "summary": summary,
+                "curves": {s: [r["curve"] for r in group] for s, group in runs.items()},
+            }
+            for s, row in summary["strategies"].items():
+                print(f"  {s:<17} speed-up {row['speedup_evaluations']}  wall {row['speedup_wall_clock']}  "
+                      f"final {row['final_best_median']:.4f} {row['final_best_ci95']}  acc {row['online_accuracy']}", flush=True)
+            os.makedirs(os.path.dirname(args.out), exist_ok=True)
+            with open(args.out + ".json", "w") as f:
+                json.dump(results, f, indent=1)
+            plot(results, args.out + ".png")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""The GPS-style graph network and its heads (flax linen).
+
+Each layer adds local message passing with edge features (GINE: a message is relu(h_sender + W e))
+and global self-attention among the nodes of the same graph to a residual, then normalizes, then a
+feed-forward block (Rampasek et al., "Recipe for a General, Powerful, Scalable Graph Transformer").
+Graphs are pooled (sum and mean, so sizes and counts are visible) to one embedding per program.
+
+The pair head is antisymmetric by construction: logit(a, b) = f(a, b) - f(b, a), so
+P(a > b) = sigmoid(logit) = 1 - P(b > a) up to float rounding. The value head predicts a fitness score
+for the regression ablation.
+
+Shapes are static: the number of graphs is `n_node.shape[0]` and each graph owns
+`nodes.shape[0] // n_graphs` node slots (see encoding.py), so one compilation serves every batch of
+the same padded shape. `trace_count()` says how many times the forward pass was traced (compiled).
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import jraph
+
+_trace_count = [0]
+
+
+def trace_count() -> int:
+    """How many times the forward pass has been traced (compiled) in this process."""
+    return _trace_count[0]
+
+
+def masks(graph: jraph.GraphsTuple) -> tuple[jax.Array, jax.Array]:
+    """(node_mask [N], edge_mask [E]) marking real nodes and edges in the fixed layout."""
+    n_graphs = graph.n_node.shape[0]
+    budget = graph.nodes.shape[0] // n_graphs
+    edge_budget = graph.edges.shape[0] // n_graphs
+    node_mask = (jnp.arange(budget)[None, :] < graph.n_node[:, None]).reshape(-1)
+    edge_mask = (jnp.arange(edge_budget)[None, :] < graph.n_edge[:, None]).reshape(-1)
+    return node_mask, edge_mask
+
+
+class GPSLayer(nn.Module):
+    width: int
+    heads: int
+    attention: bool
+
+    @nn.compact
+    def __call__(self, h, graph: jraph.GraphsTuple, node_mask, edge_mask):
+        n_graphs = graph.n_node.shape[0]
+        messages = nn.relu(h[graph.senders] + nn.Dense(self.width)(graph.edges)) * edge_mask[:, None]
+        gathered = jax.ops.segment_sum(messages, graph.receivers, num_segments=h.shape[0])
+        local = nn.Dense(self.width)(nn.relu(nn.Dense(self.width)(h + gathered)))
+        out = h + local
+        if self.attention:
+            dense = h.reshape(n_graphs, -1, self.width)
+            m = node_mask.reshape(n_graphs, -1)
+            mask = nn.make_attention_mask(m, m)
+            attended = nn.MultiHeadDotProductAttention(num_heads=self.heads, qkv_features=self.width)(dense, mask=mask)
+            out = out + attended.reshape(-1, self.width)
+        out = nn.LayerNorm()(out)
+        out = nn.LayerNorm()(out + nn.Dense(self.width)(nn.relu(nn.Dense(2 * self.width)(out))))
+        return out * node_mask[:, None]
+
+
+class ProgramEncoder(nn.Module):
+    """Graphs -> one embedding per graph slot [n_graphs, width]."""
+
+    width: int = 64
+    depth: int = 3
+    heads: int = 4
+    attention: bool = True
+
+    @nn.compact
+    def __call__(self, graph: jraph.GraphsTuple) -> jax.Array:
+        _trace_count[0] += 1
+        node_mask, edge_mask = masks(graph)
+        n_graphs = graph.n_node.shape[0]
+        h = nn.Dense(self.width)(graph.nodes) * node_mask[:, None]
+        for _ in range(self.depth):
+            h = GPSLayer(self.width, self.heads, self.attention)(h, graph, node_mask, edge_mask)
+        per_graph = h.reshape(n_graphs, -1, self.width)
+        total = per_graph.sum(axis=1)
+        mean = total / jnp.maximum(graph.n_node, 1)[:, None]
+        return nn.Dense(self.width)(jnp.concatenate([total / 8.0, mean], axis=-1))
+
+
+class PairHead(nn.Module):
+    """logit P(a > b) from two embeddings, antisymmetric in (a, b)."""
+
+    width: int = 64
+
+    @nn.compact
+    def __call__(self, a: jax.Array, b: jax.Array) -> jax.Array:
+        f = nn.Sequential([nn.Dense(self.width), nn.relu, nn.Dense(self.width), nn.relu, nn.Dense(1)])
+        a, b = jnp.broadcast_arrays(a, b)
+        return (f(jnp.concatenate([a, b], -1)) - f(jnp.concatenate([b, a], -1)))[..., 0]
+
+
+class Discriminator(nn.Module):
+    """The GNN with both heads; `embed`, `pair_logits` and `value` are its entry points."""
+
+    width: int = 64
+    depth: int = 3
+    heads: int = 4
+    attention: bool = True
+
+    def setup(self):
+        self.encoder = ProgramEncoder(self.width, self.depth, self.heads, self.attention)
+        self.pair = PairHead(self.width)
+        self.value_head = nn.Sequential([nn.Dense(self.width), nn.relu, nn.Dense(1)])
+
+    def __call__(self, graph: jraph.GraphsTuple) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """Touches every submodule (for init): embeddings, all-pairs logits and values."""
+        e = self.embed(graph)
+        return e, self.pair_logits(e[:, None], e[None, :]), self.value(e)
+
+    def embed(self, graph: jraph.GraphsTuple) -> jax.Array:
+        return self.encoder(graph)
+
+    def pair_logits(self, a: jax.Array, b: jax.Array) -> jax.Array:
+        return self.pair(a, b)
+
+    def value(self, e: jax.Array) -> jax.Array:
+        return self.value_head(e)[..., 0]

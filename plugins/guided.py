@@ -1,0 +1,52 @@
+"""What the predictor-guided strategies (PAM-RT, predictor filter) share: a predictor they cannot
+run without, plain regularized evolution while the predictor warms up, and the record of what the
+predictor was asked and how long it took (Proposal.info: tries, predicted, predictor_seconds,
+train_seconds)."""
+
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+import numpy as np
+
+from evolve.population import AgingPopulation
+from evolve.predictor import Predictor
+from evolve.program import Program
+from evolve.strategy import Proposal, Strategy
+
+
+class GuidedStrategy(Strategy):
+    #: the predictor the engine builds when the run names none
+    default_predictor = "binary"
+
+    def __init__(self, space, predictor: Predictor | None, population_size: int, tournament_size: int):
+        if predictor is None:
+            raise ValueError("this strategy needs a predictor: pass --predictor binary (or regression, oracle)")
+        if not 1 <= tournament_size <= population_size:
+            raise ValueError(f"tournament_size must be between 1 and population_size ({population_size})")
+        self.space = space
+        self.predictor = predictor
+        self.population_size = population_size
+        self.tournament_size = tournament_size
+
+    def unguided(self, population: AgingPopulation, rng: np.random.Generator) -> Proposal:
+        """One regularized-evolution step, for while the predictor is not ready."""
+        parent = population.tournament(self.tournament_size, rng)
+        return Proposal(self.space.mutate(parent.program, rng), parent.id, {"tries": 1, "guided": False})
+
+    def compare(self, a: Sequence[Program], b: Sequence[Program]) -> tuple[np.ndarray, float]:
+        """The predictor's P(a > b) and the seconds it took."""
+        start = time.perf_counter()
+        p = self.predictor.compare(a, b)
+        return p, time.perf_counter() - start
+
+    def info(self, tries: int, predicted: float, seconds: float, **extra) -> dict:
+        return {
+            "tries": tries,
+            "guided": True,
+            "predicted": float(predicted),
+            "predictor_seconds": seconds,
+            "train_seconds": float(self.predictor.metrics().get("train_seconds", 0.0)),
+            **extra,
+        }

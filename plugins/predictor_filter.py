@@ -1,0 +1,58 @@
+"""Predictor filter: a tournament picks the parent, `candidates` children are made by one mutation
+each, and only the child that wins most pairwise comparisons (summed probabilities, all pairs in one
+batched call) is evaluated. A simpler use of a predictor than PAM-RT, for ablation."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from evolve import hookimpl
+from evolve.population import AgingPopulation
+from evolve.predictor import Predictor
+from evolve.strategy import Proposal, initial_proposals
+from evolve.plugins.guided import GuidedStrategy
+
+
+class PredictorFilter(GuidedStrategy):
+    def __init__(
+        self,
+        space,
+        predictor: Predictor | None = None,
+        population_size: int = 100,
+        tournament_size: int = 10,
+        candidates: int = 8,
+    ):
+        super().__init__(space, predictor, population_size, tournament_size)
+        if candidates < 2:
+            raise ValueError("candidates must be at least 2")
+        self.candidates = candidates
+
+    def propose(self, population: AgingPopulation, n: int, rng: np.random.Generator) -> list[Proposal]:
+        if not population.full:
+            return initial_proposals(self.space, population, n, rng)
+        if not self.predictor.ready:
+            return [self.unguided(population, rng) for _ in range(n)]
+        c = self.candidates
+        pairs = list(itertools.combinations(range(c), 2))
+        parents = [population.tournament(self.tournament_size, rng) for _ in range(n)]
+        children = [[self.space.mutate(parent.program, rng) for _ in range(c)] for parent in parents]
+        a = [kids[i] for kids in children for i, _ in pairs] + [kid for kids in children for kid in kids]
+        b = [kids[j] for kids in children for _, j in pairs] + [parent.program for parent, kids in zip(parents, children) for _ in kids]
+        p, spent = self.compare(a, b)
+        duels, versus_parent = p[: n * len(pairs)].reshape(n, len(pairs)), p[n * len(pairs) :].reshape(n, c)
+        out = []
+        for k, parent in enumerate(parents):
+            wins = np.zeros(c)
+            for (i, j), pij in zip(pairs, duels[k]):
+                wins[i] += pij
+                wins[j] += 1.0 - pij
+            w = int(np.argmax(wins))
+            out.append(Proposal(children[k][w], parent.id, self.info(c, versus_parent[k, w], spent / n)))
+        return out
+
+
+@hookimpl
+def evolve_strategies():
+    return {"predictor-filter": PredictorFilter}

@@ -1,0 +1,107 @@
+"""The discriminator: encoding, antisymmetry, bounded compilation, learning, checkpoints."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from evolve.discriminator import model
+from evolve.discriminator.encoding import GraphEncoder
+from evolve.discriminator.online import OnlineDiscriminator
+from evolve.plugin_manager import SpaceSpec, default_manager
+from evolve.population import Individual
+from evolve.program import Node, Program
+from evolve.space import Evaluation
+
+
+@pytest.fixture(scope="module")
+def space():
+    return default_manager().make_space(SpaceSpec("symbolic-regression", {"problem": "nguyen-9"}))
+
+
+def programs(space, n: int, seed: int = 0) -> list[Program]:
+    """n distinct programs of varied size (random programs, mutated a few times)."""
+    rng = np.random.default_rng(seed)
+    out: dict[str, Program] = {}
+    while len(out) < n:
+        p = space.random_program(rng)
+        for _ in range(int(rng.integers(0, 6))):
+            p = space.mutate(p, rng)
+        out.setdefault(p.digest, p)
+    return list(out.values())
+
+
+def individuals(progs, fitness) -> list[Individual]:
+    return [Individual(i + 1, p, Evaluation(float(fitness(p)))) for i, p in enumerate(progs)]
+
+
+def test_argument_order_changes_the_encoding(space):
+    encoder = GraphEncoder(space.vocabulary)
+    a_minus_b = Program((Node("input"), Node("input"), Node("sub", (0, 1))), (2,), space.name)
+    b_minus_a = Program((Node("input"), Node("input"), Node("sub", (1, 0))), (2,), space.name)
+    ea, eb = encoder.encode(a_minus_b), encoder.encode(b_minus_a)
+    as_set = lambda e: sorted(zip(e.senders.tolist(), e.receivers.tolist(), e.edges.argmax(1).tolist()))  # noqa: E731
+    assert as_set(ea) != as_set(eb)
+    assert np.array_equal(ea.nodes, eb.nodes)  # only the edges tell them apart
+
+
+def test_pair_head_is_antisymmetric(space):
+    predictor = OnlineDiscriminator(space, warmup=0)
+    progs = programs(space, 40)
+    a, b = progs[:20], progs[20:]
+    p_ab, p_ba = predictor.compare(a, b), predictor.compare(b, a)
+    np.testing.assert_allclose(p_ab, 1.0 - p_ba, atol=1e-6)
+    np.testing.assert_allclose(predictor.compare(a, a), 0.5, atol=1e-6)
+
+
+def test_compilations_are_bounded_whatever_the_sizes(space):
+    predictor = OnlineDiscriminator(space, warmup=0)
+    progs = programs(space, 200, seed=1)
+    rng = np.random.default_rng(0)
+    before = model.trace_count()
+    for _ in range(40):
+        k = int(rng.integers(1, 31))
+        pick = rng.choice(len(progs), size=2 * k)
+        predictor.compare([progs[i] for i in pick[:k]], [progs[i] for i in pick[k:]])
+    # graphs padded to 8/16/32/64 slots, nodes per graph to 16/32: at most 8 shapes, however many calls
+    assert model.trace_count() - before <= 8
+
+
+def test_learns_a_known_function_of_the_graph(space):
+    """Fitness = how many sin nodes a program has; pairs of unseen programs are judged >= 90% right."""
+    count_sin = lambda p: sum(n.op == "sin" for n in p.pruned().nodes)  # noqa: E731
+    progs = programs(space, 700, seed=2)
+    train, test = progs[:400], progs[400:]
+    predictor = OnlineDiscriminator(space, warmup=len(train), warmup_steps=250)
+    predictor.observe(individuals(train, count_sin))
+    a, b = test[0::2], test[1::2]
+    fa, fb = np.array([count_sin(p) for p in a]), np.array([count_sin(p) for p in b])
+    differ = fa != fb
+    p = predictor.compare(a, b)
+    accuracy = np.mean((p[differ] > 0.5) == (fa[differ] > fb[differ]))
+    assert differ.sum() >= 50
+    assert accuracy >= 0.9, accuracy
+
+
+def test_checkpoint_restores_the_same_predictions_and_training(space):
+    progs = programs(space, 160, seed=3)
+    fitness = lambda p: len(p.nodes)  # noqa: E731
+    inds = individuals(progs, fitness)
+    first = OnlineDiscriminator(space, warmup=40, warmup_steps=5, train_every=4, steps=1, seed=7)
+    first.observe(inds[:100])
+    second = OnlineDiscriminator(space, warmup=40, warmup_steps=5, train_every=4, steps=1, seed=7)
+    second.restore(first.state())
+    a, b = progs[100:130], progs[130:160]
+    np.testing.assert_array_equal(first.compare(a, b), second.compare(a, b))
+    # shown the same later individuals, in different batches, both train to the same state
+    first.observe(inds[100:])
+    for k in range(100, 160, 7):
+        second.observe(inds[k : k + 7])
+    np.testing.assert_allclose(first.compare(a, b), second.compare(a, b), atol=1e-6)
+    assert first.metrics()["train_steps"] == second.metrics()["train_steps"]
+
+
+def test_failed_evaluations_are_the_worst(space):
+    predictor = OnlineDiscriminator(space, warmup=0)
+    predictor.observe([Individual(1, programs(space, 1)[0], Evaluation.failure("NaN"))])
+    assert predictor.buffer.fitness[0] < -1e29

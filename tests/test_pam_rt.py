@@ -1,0 +1,67 @@
+"""Small real guided searches through the engine: what they record, and resuming with the same predictor."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from evolve.engine import resume_run, start_run
+from evolve.errors import OptionError
+from evolve.report import show
+from evolve.store import RunConfig, Store
+
+SMALL = {"population_size": 20, "tournament_size": 4}
+QUICK = {"warmup": 30, "warmup_steps": 10, "train_every": 4, "steps": 1, "width": 16, "heads": 2, "batch_programs": 16}
+
+
+def config(strategy: str, predictor: str | None, budget: int, **strategy_options) -> RunConfig:
+    return RunConfig(
+        "symbolic-regression", {"problem": "nguyen-5"}, strategy, {**SMALL, **strategy_options},
+        predictor, QUICK if predictor in (None, "binary", "regression") else {}, "serial", {}, 1, budget, 0,
+    )
+
+
+def test_pam_rt_records_tries_predictions_and_seconds():
+    store = Store(":memory:")
+    engine = start_run(store, config("pam-rt", None, 120, chain_length=4, tournaments=2))
+    assert engine.config.predictor == "binary"  # the strategy's default predictor
+    assert engine.execute() == "budget"
+    assert store.counts(engine.run.id)[0] == 120
+    guided = [ind for ind in store.individuals(engine.run.id) if ind.proposal.get("guided")]
+    assert guided
+    for ind in guided:
+        info = ind.proposal
+        assert 1 <= info["tries"] <= 8 and 0.0 <= info["predicted"] <= 1.0 and info["predictor_seconds"] >= 0.0
+        assert ind.parent is not None
+    report = show(store, store.run(engine.run.id), engine.space)
+    assert "online accuracy" in report and "tries per evaluated child" in report and "inference" in report
+
+
+@pytest.mark.parametrize("strategy,predictor", [("predictor-filter", "binary"), ("pam-rt", "oracle")])
+def test_other_guided_searches_run(strategy, predictor):
+    store = Store(":memory:")
+    engine = start_run(store, config(strategy, predictor, 60))
+    engine.execute()
+    assert store.counts(engine.run.id)[0] == 60
+
+
+def test_pam_rt_needs_a_predictor_it_can_build():
+    with pytest.raises(OptionError):
+        start_run(Store(":memory:"), config("pam-rt", "binary", 10, chain_length=0))
+
+
+def test_resume_continues_with_the_same_discriminator(monkeypatch):
+    from evolve import engine as engine_module
+
+    monkeypatch.setattr(engine_module, "CHECKPOINT_EVERY", 50)
+    store = Store(":memory:")
+    first = start_run(store, config("pam-rt", "binary", 90, chain_length=4, tournaments=1))
+    first.execute()
+    store.set_status(first.run.id, "interrupted", "interrupted")
+    resumed = resume_run(store, first.run.id)
+    resumed.execute()  # restores from the checkpoint, re-observes what came after it, spends nothing
+    assert resumed.predictor.seen == first.predictor.seen
+    programs = [ind.program for ind in store.individuals(first.run.id)[-40:]]
+    np.testing.assert_allclose(
+        resumed.predictor.compare(programs[:20], programs[20:]), first.predictor.compare(programs[:20], programs[20:]), atol=1e-6
+    )
