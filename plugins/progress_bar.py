@@ -38,8 +38,8 @@ def evolve_individual_evaluated(run, individual):
         state[1] += 1
     else:
         bar.update(1)
-    if individual.fitness > state[0]:
-        state[0] = individual.fitness
+    state[0] = max(state[0], individual.fitness)
+    if individual.id % 50 == 0:
         bar.set_postfix(best=f"{state[0]:.6g}", cached=state[1], refresh=False)
 
 
