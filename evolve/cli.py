@@ -48,13 +48,14 @@ def cmd_run(args) -> int:
         predictor=args.predictor,
         predictor_options=_options(args.predictor_opt, "--predictor-opt"),
         executor=args.executor,
-        executor_options=_options(args.executor_opt, "--executor-opt"),
+        executor_options=_executor_options(args),
         workers=args.workers,
         budget=args.budget,
         seed=args.seed,
         stop_when_solved=args.stop_when_solved,
     )
     store = Store(args.db)
+    _start_ray_first(config)
     engine = start_run(store, config)
     print(f"run {engine.run.id} started in {args.db} (if stopped: evolve resume {engine.run.id} --db {args.db})", file=sys.stderr)
     return _execute(engine, store, args)
@@ -64,8 +65,28 @@ def cmd_resume(args) -> int:
     from evolve.engine import resume_run
 
     store = Store(args.db)
+    _start_ray_first(store.run(args.run).config)
     engine = resume_run(store, args.run)
     return _execute(engine, store, args)
+
+
+def _executor_options(args) -> dict:
+    options = _options(args.executor_opt, "--executor-opt")
+    if args.address is not None:
+        if args.executor != "ray":
+            raise OptionError("--address joins a Ray cluster; it needs --executor ray")
+        options["address"] = args.address  # stored with the run, so `evolve resume` joins it again
+    return options
+
+
+def _start_ray_first(config: RunConfig) -> None:
+    """A Ray run starts or joins Ray before the space is built: Ray forks helper processes, and a
+    fork after JAX has started its threads can deadlock."""
+    if config.executor == "ray":
+        from evolve.ray_executor import connect
+
+        options = config.executor_options
+        connect(options.get("address"), options.get("quiet", True))
 
 
 def _execute(engine, store: Store, args) -> int:
@@ -203,7 +224,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--budget", type=int, default=1000, help="evaluations to spend")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--predictor", help="a predictor for strategies that use one (e.g. binary)")
-    run.add_argument("--executor", default="serial")
+    run.add_argument("--executor", default="serial", help="serial (in this process) or ray")
+    run.add_argument("--address", help="with --executor ray: the cluster to join (auto, HOST:PORT or"
+                     " ray://HOST:10001); default: start Ray on this machine")
     run.add_argument("--workers", type=int, default=16, help="evaluations kept in flight")
     run.add_argument("--stop-when-solved", action="store_true", help="stop once a program solves the problem")
     run.add_argument("--space-opt", action="append", metavar="K=V", help="a search-space option (repeatable)")

@@ -27,3 +27,7 @@ class OptionError(EvolveError):
 
 class StoreError(EvolveError):
     """A run that does not exist, or a store that cannot be opened."""
+
+
+class ClusterError(EvolveError):
+    """A Ray cluster that cannot be reached or joined, or that cannot start the workers asked for."""
