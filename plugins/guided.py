@@ -1,7 +1,12 @@
 """What the predictor-guided strategies (PAM-RT, predictor filter) share: a predictor they cannot
-run without, plain regularized evolution while the predictor warms up, and the record of what the
+run without, plain regularized evolution while the predictor warms up, the record of what the
 predictor was asked and how long it took (Proposal.info: tries, predicted, predictor_seconds,
-train_seconds)."""
+train_seconds), and the behaviour fingerprints of everything already proposed.
+
+A child that behaves like a program already proposed would be answered by the duplicate cache and
+teach the search nothing, yet it looks just like its parent to the predictor, which then rates it
+near 0.5 and picks it over real changes. So guided strategies skip children with known fingerprints.
+"""
 
 from __future__ import annotations
 
@@ -29,6 +34,16 @@ class GuidedStrategy(Strategy):
         self.predictor = predictor
         self.population_size = population_size
         self.tournament_size = tournament_size
+        self.known: set[str] = set()
+
+    def novel(self, programs: Sequence[Program]) -> np.ndarray:
+        """Which programs behave unlike anything proposed so far."""
+        return np.array([fp not in self.known for fp in self.space.fingerprints(programs)], bool)
+
+    def remember(self, proposals: list[Proposal]) -> list[Proposal]:
+        """Note the proposals' fingerprints (so later children that repeat them are skipped)."""
+        self.known.update(self.space.fingerprints([p.program for p in proposals]))
+        return proposals
 
     def unguided(self, population: AgingPopulation, rng: np.random.Generator) -> Proposal:
         """One regularized-evolution step, for while the predictor is not ready."""

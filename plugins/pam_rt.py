@@ -4,7 +4,8 @@ A tournament picks the parent; a chain of children is built, each one more mutat
 the first child the predictor says beats the parent is accepted and evaluated. If none does within
 `chain_length` tries, a new tournament picks a new parent, up to `tournaments` times; then the child
 the predictor liked best is evaluated, so every proposal costs exactly one evaluation. All chains of
-one round are scored in one batched call.
+one round are scored in one batched call. Children that behave like a program already proposed are
+skipped (see guided.py).
 """
 
 from __future__ import annotations
@@ -37,9 +38,9 @@ class PamRT(GuidedStrategy):
 
     def propose(self, population: AgingPopulation, n: int, rng: np.random.Generator) -> list[Proposal]:
         if not population.full:
-            return initial_proposals(self.space, population, n, rng)
+            return self.remember(initial_proposals(self.space, population, n, rng))
         if not self.predictor.ready:
-            return [self.unguided(population, rng) for _ in range(n)]
+            return self.remember([self.unguided(population, rng) for _ in range(n)])
         tries, seconds = [0] * n, [0.0] * n
         best: dict[int, tuple[float, Program, int]] = {}  # slot -> (P, child, parent id) liked best
         accepted: dict[int, tuple[float, Program, int]] = {}
@@ -51,6 +52,7 @@ class PamRT(GuidedStrategy):
             chains = {k: self._chain(parents[k].program, rng) for k in waiting}
             children = [c for k in waiting for c in chains[k]]
             p, spent = self.compare(children, [parents[k].program for k in waiting for _ in chains[k]])
+            p = np.where(self.novel(children), p, -1.0)  # a known behaviour is never accepted
             for j, k in enumerate(waiting):
                 scores = p[j * self.chain_length : (j + 1) * self.chain_length]
                 seconds[k] += spent / len(waiting)
@@ -67,8 +69,8 @@ class PamRT(GuidedStrategy):
         out = []
         for k in range(n):
             score, child, parent = accepted[k] if k in accepted else best[k]
-            out.append(Proposal(child, parent, self.info(tries[k], score, seconds[k], accepted=k in accepted)))
-        return out
+            out.append(Proposal(child, parent, self.info(tries[k], max(score, 0.0), seconds[k], accepted=k in accepted)))
+        return self.remember(out)
 
     def _chain(self, program: Program, rng: np.random.Generator) -> list[Program]:
         """chain_length children, each one more mutation from the previous."""

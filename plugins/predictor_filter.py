@@ -1,6 +1,7 @@
 """Predictor filter: a tournament picks the parent, `candidates` children are made by one mutation
 each, and only the child that wins most pairwise comparisons (summed probabilities, all pairs in one
-batched call) is evaluated. A simpler use of a predictor than PAM-RT, for ablation."""
+batched call) is evaluated, preferring children that behave unlike anything proposed before (see
+guided.py). A simpler use of a predictor than PAM-RT, for ablation."""
 
 from __future__ import annotations
 
@@ -31,9 +32,9 @@ class PredictorFilter(GuidedStrategy):
 
     def propose(self, population: AgingPopulation, n: int, rng: np.random.Generator) -> list[Proposal]:
         if not population.full:
-            return initial_proposals(self.space, population, n, rng)
+            return self.remember(initial_proposals(self.space, population, n, rng))
         if not self.predictor.ready:
-            return [self.unguided(population, rng) for _ in range(n)]
+            return self.remember([self.unguided(population, rng) for _ in range(n)])
         c = self.candidates
         pairs = list(itertools.combinations(range(c), 2))
         parents = [population.tournament(self.tournament_size, rng) for _ in range(n)]
@@ -42,15 +43,16 @@ class PredictorFilter(GuidedStrategy):
         b = [kids[j] for kids in children for _, j in pairs] + [parent.program for parent, kids in zip(parents, children) for _ in kids]
         p, spent = self.compare(a, b)
         duels, versus_parent = p[: n * len(pairs)].reshape(n, len(pairs)), p[n * len(pairs) :].reshape(n, c)
+        novel = self.novel([kid for kids in children for kid in kids]).reshape(n, c)
         out = []
         for k, parent in enumerate(parents):
             wins = np.zeros(c)
             for (i, j), pij in zip(pairs, duels[k]):
                 wins[i] += pij
                 wins[j] += 1.0 - pij
-            w = int(np.argmax(wins))
+            w = int(np.argmax(np.where(novel[k], wins, -1.0)))  # a known behaviour only if all are
             out.append(Proposal(children[k][w], parent.id, self.info(c, versus_parent[k, w], spent / n)))
-        return out
+        return self.remember(out)
 
 
 @hookimpl

@@ -9,13 +9,11 @@ from evolve.discriminator.online import OnlineDiscriminator
 
 
 class BinaryPredictor(OnlineDiscriminator):
-    def __init__(self, space, **options):
-        super().__init__(space, head="pair", **options)
+    head = "pair"
 
 
 class RegressionPredictor(OnlineDiscriminator):
-    def __init__(self, space, **options):
-        super().__init__(space, head="value", **options)
+    head = "value"
 
 
 @hookimpl

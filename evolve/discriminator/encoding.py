@@ -52,7 +52,7 @@ def pad_count(n: int, smallest: int) -> int:
 
 
 class GraphEncoder:
-    """Encodes the programs of one vocabulary; remembers recent encodings by program digest."""
+    """Encodes the programs of one vocabulary; remembers recent encodings."""
 
     def __init__(self, vocab: Vocabulary, rw_steps: int = 8, cache_size: int = 20_000):
         self.vocab = vocab
@@ -63,12 +63,13 @@ class GraphEncoder:
         self.node_dim = self._n_op_slots + len(KINDS) + 2 + rw_steps
         self.edge_dim = 2 * self.max_arity
         self.max_budget = pad_count(vocab.max_nodes, SMALLEST_BUDGET)
-        self._cache: collections.OrderedDict[str, EncodedProgram] = collections.OrderedDict()
+        self._cache: collections.OrderedDict[tuple, EncodedProgram] = collections.OrderedDict()
         self._cache_size = cache_size
 
     # ------------------------------------------------------------------ one program
     def encode(self, program: Program) -> EncodedProgram:
-        key = program.digest
+        # Keyed by spelling, not digest: a+b and b+a share a digest but not an encoding.
+        key = (program.nodes, program.outputs)
         hit = self._cache.get(key)
         if hit is not None:
             self._cache.move_to_end(key)

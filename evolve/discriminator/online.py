@@ -25,13 +25,14 @@ from evolve.program import Program
 
 
 class OnlineDiscriminator(Predictor):
-    """The GPS graph network trained online; `head="pair"` is the binary discriminator,
-    `head="value"` the regression ablation (compared by predicted fitness rank)."""
+    """The GPS graph network trained online. Its `head` says what it learns: "pair" is the binary
+    discriminator, "value" the regression ablation (compared by predicted fitness rank)."""
+
+    head = "pair"
 
     def __init__(
         self,
         space,
-        head: str = "pair",
         width: int = 32,
         depth: int = 2,
         heads: int = 4,
@@ -55,7 +56,7 @@ class OnlineDiscriminator(Predictor):
             raise ValueError(f"width ({width}) must be a multiple of heads ({heads})")
         self.space = space
         self.encoder = GraphEncoder(space.vocabulary, rw_steps)
-        options = TrainingOptions(head, learning_rate, batch_programs, recent, tie_tolerance, parent_child_weight)
+        options = TrainingOptions(self.head, learning_rate, batch_programs, recent, tie_tolerance, parent_child_weight)
         self.trainer = Trainer(Discriminator(width, depth, heads, attention), self.encoder, options, seed)
         self.buffer = ReplayBuffer(buffer_size)
         self.seed = seed
