@@ -29,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     except EvolveError as e:
         print(f"evolve: error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except BrokenPipeError:  # `evolve show 1 | head`: the reader left, which is fine
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 0
 
 
 # ---------------------------------------------------------------------------- commands

