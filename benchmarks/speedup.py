@@ -46,6 +46,10 @@ SPACE_DEFAULTS = {
         "budget": 1000, "population_size": 100, "tournament_size": 10,
         "tasks": [{"problem": p} for p in ("nguyen-4", "nguyen-5", "nguyen-6", "nguyen-7")],
     },
+    # ~0.3 s per evaluation on 2 cores: a small budget, pass --budget for more
+    "optimizers": {"budget": 150, "population_size": 20, "tournament_size": 4, "tasks": [{"steps": 30}]},
+    # fitness is a hash of the program: nothing to learn, the control where no predictor may help
+    "sleep": {"budget": 300, "population_size": 50, "tournament_size": 5, "tasks": [{"seconds": 0.0}]},
 }
 OTHER_SPACES = {"budget": 300, "population_size": 50, "tournament_size": 5, "tasks": [{}]}
 TIE = 1e-6

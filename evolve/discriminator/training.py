@@ -152,19 +152,17 @@ class Trainer:
     # ------------------------------------------------------------------ inference
     def compare(self, a: Sequence[Program], b: Sequence[Program]) -> np.ndarray:
         """P(a[i] better than b[i]): each distinct program embedded once, all pairs in one call."""
-        index: dict[str, int] = {}
-        unique: list[Program] = []
+        index: dict[tuple, int] = {}
         for p in (*a, *b):
-            if p.digest not in index:
-                index[p.digest] = len(unique)
-                unique.append(p)
+            index.setdefault((p.nodes, p.outputs), len(index))
+        unique = list({(p.nodes, p.outputs): p for p in (*a, *b)}.values())
         n = len(a)
         slots = pad_count(max(len(unique), n), SMALLEST_BATCH)
         graph = self.encoder.batch(unique, min_graphs=slots)
         ia = np.zeros(slots, np.int32)
         ib = np.zeros(slots, np.int32)
-        ia[:n] = [index[p.digest] for p in a]
-        ib[:n] = [index[p.digest] for p in b]
+        ia[:n] = [index[(p.nodes, p.outputs)] for p in a]
+        ib[:n] = [index[(p.nodes, p.outputs)] for p in b]
         return np.asarray(self._score(self.params, graph, ia, ib))[:n].astype(np.float64)
 
     def _score_pairs(self, params, graph, ia, ib):
