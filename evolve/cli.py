@@ -167,14 +167,18 @@ def cmd_evaluate(args) -> int:
 
 def cmd_plugins(args) -> int:
     manager = default_manager()
+    plural = {"search space": "search spaces", "strategy": "strategies", "predictor": "predictors", "executor": "executors"}
     for kind in KINDS:
         registry = manager.registry(kind)
-        print(f"{kind}s:")
+        print(f"{plural[kind]}:")
         for name in sorted(registry):
             cls = registry[name]
             print(f"  {name:<24} {cls.__module__}.{cls.__qualname__}  (from {manager.provider(kind, name)})")
         if not registry:
             print("  (none)")
+    print("reporters (lifecycle hooks):")
+    for name in manager.reporters():
+        print(f"  {name}")
     print("plugin modules:")
     for source in manager.sources:
         where = f"{source.distribution} {source.version}"

@@ -30,6 +30,7 @@ KINDS = {
     "predictor": "evolve_predictors",
     "executor": "evolve_executors",
 }
+LIFECYCLE_HOOKS = ("evolve_run_started", "evolve_individual_evaluated", "evolve_run_finished")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,6 +89,11 @@ class PluginManager:
                 merged[name] = cls
                 self._provider[(kind, name)] = impl.plugin_name
         return merged
+
+    def reporters(self) -> list[str]:
+        """Names of the plugins that implement lifecycle hooks."""
+        names = {impl.plugin_name for hook in LIFECYCLE_HOOKS for impl in getattr(self.pm.hook, hook).get_hookimpls()}
+        return sorted(names)
 
     def provider(self, kind: str, name: str) -> str:
         self.registry(kind)
