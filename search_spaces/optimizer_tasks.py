@@ -84,25 +84,29 @@ def mlp(name: str, sizes: tuple[int, ...], n: int = 256, seed: int = 2, activati
 
 def conv_net(n: int = 64, size: int = 8, channels: int = 4, classes: int = 4, seed: int = 3) -> Task:
     """A small convolutional net on synthetic digit-like images: each class is a random smooth
-    prototype, each image a prototype rolled by up to one pixel plus noise."""
+    prototype, each image a prototype rolled by up to one pixel plus noise.
+
+    The 3x3 convolution (SAME padding) is a matmul over image patches cut once from the fixed
+    data: the same function as lax.conv, and several times faster on a CPU under vmap."""
     rng = np.random.default_rng(seed)
     coarse = rng.normal(size=(classes, size // 2, size // 2))
     prototypes = np.kron(coarse, np.ones((2, 2)))
     labels = rng.integers(classes, size=n)
     shifts = rng.integers(-1, 2, size=(n, 2))
     images = np.stack([np.roll(prototypes[c], tuple(s), axis=(0, 1)) for c, s in zip(labels, shifts)])
-    images = images + 0.8 * rng.normal(size=images.shape)
-    x = jnp.asarray(images[:, None], jnp.float32)  # NCHW
+    images = np.pad(images + 0.8 * rng.normal(size=images.shape), ((0, 0), (1, 1), (1, 1)))
+    patches = np.stack([images[:, i : i + size, j : j + size] for i in range(3) for j in range(3)], axis=-1)
+    patches = jnp.asarray(patches, jnp.float32)  # [n, size, size, 9]
     labels = jnp.asarray(labels)
     pooled = channels * (size // 2) ** 2
 
     def init(key):
         k1, k2 = jax.random.split(key)
-        return {"conv": jax.random.normal(k1, (channels, 1, 3, 3)) / 3.0, "out": _dense(k2, pooled, classes)}
+        return {"conv": jax.random.normal(k1, (9, channels)) / 3.0, "out": _dense(k2, pooled, classes)}
 
     def loss(params):
-        h = jax.nn.relu(jax.lax.conv_general_dilated(x, params["conv"], (1, 1), "SAME"))
-        h = h.reshape(n, channels, size // 2, 2, size // 2, 2).mean(axis=(3, 5)).reshape(n, pooled)
+        h = jax.nn.relu(patches @ params["conv"])  # [n, size, size, channels]
+        h = h.reshape(n, size // 2, 2, size // 2, 2, channels).mean(axis=(2, 4)).reshape(n, pooled)
         return _cross_entropy(h @ params["out"]["w"] + params["out"]["b"], labels)
 
     return _flat("conv-net", init, loss)
@@ -153,7 +157,7 @@ def training_suite() -> tuple[Task, ...]:
 
 def heldout_suite() -> tuple[Task, ...]:
     return (
-        mlp("mlp-deep-relu", (10, 24, 24, 3), seed=12, activation=jax.nn.relu),
+        mlp("mlp-deep-relu", (10, 24, 24, 3), n=128, seed=12, activation=jax.nn.relu),
         linear_regression(),
         quadratic("quadratic-hard", dim=32, condition=1000.0, seed=14),
         rosenbrock("rosenbrock-4d", dim=4),

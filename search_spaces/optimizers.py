@@ -77,6 +77,7 @@ class Optimizers(SearchSpace):
         self.interpreter = Interpreter(self._vocab)
         self._lrs = jnp.asarray(lrs, jnp.float32)
         self.lr_grid = tuple(lrs)
+        self.n_seeds = seeds
         self._seeds = jnp.arange(seeds, dtype=jnp.int32)
         self._trainer = suite_trainer(self.interpreter, suite_tasks, steps)
         self._probe = jax.jit(jax.vmap(self._rollout, in_axes=(0, None)))
@@ -110,12 +111,19 @@ class Optimizers(SearchSpace):
     def _one(self, program: Program) -> LoweredPrograms:
         return jax.tree.map(lambda a: jnp.asarray(a[0]), self.interpreter.lower([program]))
 
+    def training_losses(self, program: Program) -> tuple[np.ndarray, np.ndarray]:
+        """One call of the compiled trainer: losses at initialisation [tasks, seeds] and final
+        losses [tasks, lrs, seeds]."""
+        initial, final = self._trainer(self._one(program), self._lrs, self._seeds)
+        return np.asarray(initial, np.float64), np.asarray(final, np.float64)
+
     def losses(self, program: Program) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per task: the loss at initialisation, the best (over the lr grid) mean final loss, and the
         learning rate that gave it; NaN where every learning rate ended non-finite."""
-        initial, final = self._trainer(self._one(program), self._lrs, self._seeds)
-        initial = np.asarray(initial, np.float64).mean(axis=1)
-        per_lr = np.asarray(final, np.float64).mean(axis=2)  # [tasks, lrs]
+        initial, final = self.training_losses(program)
+        initial = initial.mean(axis=1)
+        with np.errstate(invalid="ignore", over="ignore"):
+            per_lr = final.mean(axis=2)  # [tasks, lrs]
         per_lr[~np.isfinite(per_lr)] = np.nan
         best, best_lr = np.full(len(initial), np.nan), np.full(len(initial), np.nan)
         for k, row in enumerate(per_lr):
