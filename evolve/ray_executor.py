@@ -22,6 +22,7 @@ import logging
 import math
 import os
 import socket
+import sys
 import time
 from typing import Any, Sequence
 
@@ -45,9 +46,7 @@ def connect(address: str | None = None, quiet: bool = True) -> bool:
     Call it before JAX starts its backend in this process: Ray forks helper processes, and forking a
     process that runs JAX's threads can deadlock (JAX warns about it)."""
     if address is not None and "RAY_AUTH_MODE" not in os.environ and _token_available():
-        # A cluster started with `ray start` uses the token when there is one; Ray reads this
-        # variable when it is first imported, so it is set before.
-        os.environ["RAY_AUTH_MODE"] = "token"
+        _use_token_auth()  # as a cluster started with `ray start` does when there is a token
     import ray
 
     if ray.is_initialized():
@@ -83,6 +82,16 @@ def _check_reachable(address: str) -> None:
         socket.create_connection((host, int(port)), timeout=5).close()
     except OSError as e:
         raise ClusterError(f"cannot reach the Ray cluster at {address}: {e.strerror or e}") from None
+
+
+def _use_token_auth() -> None:
+    """Ray reads RAY_AUTH_MODE when it is imported; if it already was, it re-reads it the way Ray's own
+    `_enable_token_auth` does."""
+    os.environ["RAY_AUTH_MODE"] = "token"
+    if "ray" in sys.modules:
+        from ray._raylet import Config
+
+        Config.initialize("")
 
 
 def _token_available() -> bool:
@@ -170,6 +179,7 @@ class RayExecutor(Executor):
         self._idle: list[Any] = []
         self._starting: dict[Any, Any] = {}  # ready() ref -> actor
         self._running: dict[Any, _Call] = {}  # evaluate() ref -> call
+        self.nodes: set[str] = set()  # ids of the Ray nodes actors have run on
         for _ in range(self.size):
             self._start_actor()
         self._await_first_actors(start_timeout_s, cpus_per_actor)
@@ -216,7 +226,7 @@ class RayExecutor(Executor):
 
         actor = self._starting.pop(ref)
         try:
-            ray.get(ref)
+            self.nodes.add(ray.get(ref))
         except ray.exceptions.RayActorError as e:
             raise ClusterError(f"a Ray worker could not build search space {self.spec.name!r}: {_cause(e)}") from None
         self._idle.append(actor)
@@ -229,6 +239,7 @@ class RayExecutor(Executor):
         ready, _ = ray.wait(list(self._starting), num_returns=len(self._starting), timeout=timeout)
         for ref in ready:
             self._actor_started(ref)
+        log.info("%d Ray actors on %d nodes", len(self._idle), len(self.nodes))
         if self._starting:
             self.shutdown()
             raise ClusterError(

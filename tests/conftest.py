@@ -9,3 +9,18 @@ from evolve.plugin_manager import SpaceSpec, default_manager
 def nguyen1():
     """The Nguyen-1 space, built once per session (its compiled evaluator is shared)."""
     return default_manager().make_space(SpaceSpec("symbolic-regression", {"problem": "nguyen-1"}))
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A real two-node Ray cluster on this machine (`ray start --head` + `ray start --address`: 2 + 1
+    CPUs), started once per session; this process joins it. Stopped (only it) at the end."""
+    from evolve.local_cluster import LocalCluster
+    from evolve.ray_executor import connect
+
+    with LocalCluster(head_cpus=2, node_cpus=(1,)) as cluster:
+        connect(cluster.address)
+        yield cluster
+        import ray
+
+        ray.shutdown()
