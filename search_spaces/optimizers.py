@@ -54,7 +54,7 @@ class Optimizers(SearchSpace):
         suite: str = "train",
         steps: int = 100,
         seeds: int = 2,
-        lr_grid: Sequence[float] = DEFAULT_LR_GRID,
+        lr_grid: list[float] | tuple[float, ...] = DEFAULT_LR_GRID,
         seed_with: str = "all",
         max_nodes: int = 40,
     ):
@@ -66,7 +66,8 @@ class Optimizers(SearchSpace):
             raise OptionError("steps and seeds must be at least 1")
         if seed_with not in SEED_CHOICES:
             raise OptionError(f"seed_with must be one of {', '.join(SEED_CHOICES)}, got {seed_with!r}")
-        lrs = [float(lr) for lr in (lr_grid if isinstance(lr_grid, (list, tuple)) else [lr_grid])]
+        ok = isinstance(lr_grid, (list, tuple)) and all(isinstance(lr, (int, float)) and not isinstance(lr, bool) for lr in lr_grid)
+        lrs = [float(lr) for lr in lr_grid] if ok else []
         if not lrs or not all(math.isfinite(lr) and lr > 0 for lr in lrs):
             raise OptionError(f"lr_grid must be a non-empty list of positive learning rates, got {lr_grid!r}")
         enable_compilation_cache()

@@ -121,7 +121,7 @@ def test_describe_export_and_options(space):
     assert Program.from_json(space.export(optimizer_programs.adam(), "json")) == optimizer_programs.adam()
     with pytest.raises(OptionError, match="cannot export"):
         space.export(optimizer_programs.sgd(), "latex")
-    for bad in ({"seed_with": "adamw"}, {"lr_grid": [0.1, -1]}, {"suite": "nope"}):
+    for bad in ({"seed_with": "adamw"}, {"lr_grid": [0.1, -1]}, {"lr_grid": 0.1}, {"suite": "nope"}, {"steps": "10"}):
         with pytest.raises(OptionError):
             default_manager().make_space(SpaceSpec("optimizers", {**SMALL, **bad}))
 
@@ -146,3 +146,9 @@ def test_small_search_through_the_engine(space, tmp_path):
     best = store.top(1, 1)[0]
     assert best.evaluation.fitness >= 1.0  # Adam is a seed, and scores exactly 1
     assert "u = " in space.describe(best.program)
+
+
+def test_candidates_never_trigger_a_compile(space):
+    rng = np.random.default_rng(1)
+    space.evaluate([space.random_program(rng) for _ in range(3)] + [every_op_program()])
+    assert space._trainer._cache_size() == 1  # one compilation per process, whatever the candidates
