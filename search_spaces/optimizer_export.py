@@ -53,6 +53,9 @@ def update_rule_text(program: Program) -> str:
             exprs[i] = (names[i], False)
         else:
             exprs[i] = (text, node.op in _INFIX)
+    for slot, o in zip(STATE_SLOTS, program.outputs[1:]):
+        if exprs[o][0] not in (slot, f"{slot}'"):  # a slot set to another input, or to another slot's value
+            lines.append(f"{slot}' = {exprs[o][0]}")
     lines.append(f"u = {exprs[program.outputs[0]][0]}")
     return "; ".join(lines)
 

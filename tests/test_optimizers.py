@@ -118,6 +118,8 @@ def test_non_finite_program_is_a_failure_not_a_crash(space):
 
 def test_describe_export_and_options(space):
     assert space.describe(optimizer_programs.lion()) == "m' = interpolate(g, m, 0.99); u = sign(interpolate(g, m, 0.9)) + (0.001*p)"
+    swapped = Program(optimizer_programs.sgd().nodes, (0, 3, 0), optimizer_programs.SPACE)  # m' = v, v' = g
+    assert space.describe(swapped) == "m' = v; v' = g; u = g"
     assert Program.from_json(space.export(optimizer_programs.adam(), "json")) == optimizer_programs.adam()
     with pytest.raises(OptionError, match="cannot export"):
         space.export(optimizer_programs.sgd(), "latex")
