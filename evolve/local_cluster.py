@@ -71,7 +71,7 @@ class LocalCluster:
                 p.terminate()
             except psutil.NoSuchProcess:
                 pass
-        _, alive = psutil.wait_procs(list(family), timeout=10)
+        _, alive = psutil.wait_procs(list(family), timeout=3)
         for p in alive:
             try:
                 p.kill()

@@ -26,7 +26,7 @@ import sys
 import time
 from typing import Any, Sequence
 
-from evolve.errors import ClusterError, OptionError
+from evolve.errors import ClusterError
 from evolve.executors import Executor, WorkItem, WorkResult, evaluate_safely
 from evolve.hookspecs import hookimpl
 from evolve.plugin_manager import SpaceSpec, build_space
