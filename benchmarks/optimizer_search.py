@@ -8,7 +8,7 @@ Both are regularized evolution through the engine (serial executor, one SQLite s
 programs and the four seeds are then scored on the held-out suite, whose tasks the search never saw
 (fitness normalized against Adam there the same way), and printed as readable update rules.
 
-    nice -n 10 python benchmarks/optimizer_search.py [--budget 1000]
+    nice -n 10 python benchmarks/optimizer_search.py [--budget 1500] [--seed 0]
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def search(store: Store, seed_with: str, args) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budget", type=int, default=1000)
+    parser.add_argument("--budget", type=int, default=1500)
     parser.add_argument("--population", type=int, default=50)
     parser.add_argument("--tournament", type=int, default=10)
     parser.add_argument("--workers", type=int, default=8)
