@@ -265,7 +265,11 @@ def start_run(store: Store, config: RunConfig, plugins: PluginManager | None = N
     if config.workers < 1:
         raise OptionError("workers must be at least 1")
     run = store.create_run(config)
-    return Engine(store, run, plugins)
+    try:
+        return Engine(store, run, plugins)
+    except BaseException:  # e.g. executor options a cluster rejects: leave no run that never ran
+        store.delete_run(run.id)
+        raise
 
 
 def resume_run(store: Store, run_id: int, plugins: PluginManager | None = None) -> Engine:

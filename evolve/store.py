@@ -141,6 +141,15 @@ class Store:
         ids = [r[0] for r in self.db.execute("SELECT id FROM runs ORDER BY id")]
         return [self.run(i) for i in ids]
 
+    def delete_run(self, run_id: int) -> None:
+        """Remove a run that never recorded anything (its engine could not be built)."""
+        with self._transaction():
+            if self.db.execute("SELECT 1 FROM individuals WHERE run_id = ? LIMIT 1", (run_id,)).fetchone():
+                raise StoreError(f"run {run_id} has recorded individuals; it is not deleted")
+            for table in ("pending", "checkpoints", "runs"):
+                column = "id" if table == "runs" else "run_id"
+                self.db.execute(f"DELETE FROM {table} WHERE {column} = ?", (run_id,))
+
     def set_status(self, run_id: int, status: str, reason: str | None) -> None:
         self.db.execute("UPDATE runs SET status = ?, reason = ? WHERE id = ?", (status, reason, run_id))
 

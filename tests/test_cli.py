@@ -95,3 +95,10 @@ def exit_code(args):
         return main(args)
     except SystemExit as e:
         return e.code
+
+
+def test_a_run_whose_engine_cannot_be_built_leaves_nothing_behind(db, capsys):
+    assert main(["run", "symbolic-regression", "--executor-opt", "bogus=1", "--db", db]) == 2
+    assert "executor 'serial' has no option 'bogus'" in capsys.readouterr().err
+    main(["runs", "--db", db])
+    assert "symbolic-regression" not in capsys.readouterr().out

@@ -7,13 +7,14 @@ hang_rate), which the actors build from its SpaceSpec like any other space.
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 
 import numpy as np
 import pytest
+
+from watch import wait_until_recorded
 
 from evolve.engine import start_run
 from evolve.executors import WorkItem
@@ -43,14 +44,6 @@ def _drain(executor, items) -> dict:
     while len(results) < len(items):
         results.update({r.ticket: r for r in executor.results()})
     return results
-
-
-def _count(db: str) -> int:
-    try:
-        with sqlite3.connect(db, timeout=5) as c:
-            return c.execute("SELECT COUNT(*) FROM individuals").fetchone()[0]
-    except sqlite3.OperationalError:
-        return 0
 
 
 def test_cli_search_on_an_embedded_local_ray(tmp_path):
@@ -128,9 +121,7 @@ def test_a_driver_killed_with_sigkill_resumes_on_ray_with_nothing_lost_or_repeat
                "--workers", "2", "--executor-opt", "cpus_per_actor=0", "--budget", str(budget), "--db", db],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    deadline = time.time() + 120
-    while _count(db) < 30 and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.02)
+    wait_until_recorded(proc, db, 30)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     store = Store(db)

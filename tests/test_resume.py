@@ -2,10 +2,10 @@
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
-import time
+
+from watch import wait_until_recorded
 
 from evolve.engine import resume_run
 from evolve.store import Store
@@ -13,22 +13,12 @@ from evolve.store import Store
 BUDGET = 8000
 
 
-def _count(db: str) -> int:
-    try:
-        with sqlite3.connect(db, timeout=5) as c:
-            return c.execute("SELECT COUNT(*) FROM individuals").fetchone()[0]
-    except sqlite3.OperationalError:
-        return 0
-
-
 def test_sigkill_then_resume_ends_with_exactly_the_budget(tmp_path):
     db = str(tmp_path / "run.db")
     cmd = [sys.executable, "-m", "evolve.cli", "run", "symbolic-regression", "--problem", "nguyen-5",
            "--budget", str(BUDGET), "--seed", "2", "--db", db]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while _count(db) < 1500 and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.02)
+    wait_until_recorded(proc, db, 1500)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
 
@@ -62,9 +52,7 @@ def test_interrupted_run_resumes_from_the_cli(tmp_path):
     cmd = [sys.executable, "-m", "evolve.cli", "run", "symbolic-regression", "--problem", "nguyen-5",
            "--budget", str(budget), "--db", db]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while _count(db) < 300 and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.02)
+    wait_until_recorded(proc, db, 300)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "evolve resume 1" in err and "Traceback" not in err
