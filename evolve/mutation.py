@@ -29,12 +29,15 @@ def random_program(vocab: Vocabulary, space: str, rng: np.random.Generator, max_
             node, type_ = _random_node(vocab, types, len(nodes), rng)
             nodes.append(node)
             types.append(type_)
-        outputs = []
+        outputs: list[int] = []
         for t in vocab.output_types:
             candidates = [i for i, ty in enumerate(types) if ty == t and nodes[i].op != INPUT]
             if not candidates:
                 break
-            outputs.append(candidates[-1])
+            # the latest node not already an output: a multi-output space (update, new state...) should
+            # not start with every output reading the same node
+            unused = [i for i in candidates if i not in outputs] or candidates
+            outputs.append(unused[-1])
         else:
             return Program(tuple(nodes), tuple(outputs), space).pruned()
     raise MutationError(f"could not build a random program of space {space!r} in {MAX_TRIES} tries")

@@ -12,6 +12,7 @@ import importlib.metadata
 import inspect
 import json
 import logging
+import types
 import typing
 from typing import Any
 
@@ -157,9 +158,13 @@ def _check_types(cls: type, options: dict[str, Any], what: str) -> None:
         return
     for key, value in options.items():
         hint = hints.get(key)
-        allowed = {t for t in typing.get_args(hint) if t is not type(None)} if typing.get_args(hint) else {hint}
-        if value is None and type(None) in typing.get_args(hint):
+        if typing.get_origin(hint) in (typing.Union, types.UnionType):  # X | None, X | Y
+            allowed = set(typing.get_args(hint))
+        else:
+            allowed = {hint}
+        if value is None and type(None) in allowed:
             continue
+        allowed.discard(type(None))
         if allowed and allowed <= set(_SIMPLE_TYPES):
             ok = any(isinstance(value, _SIMPLE_TYPES[t]) and not (t is not bool and isinstance(value, bool)) for t in allowed)
             if not ok:

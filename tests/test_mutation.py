@@ -60,3 +60,10 @@ def test_unchangeable_program_raises_after_bounded_tries():
     p = Program((Node("input"),), (0,), "tiny")
     with pytest.raises(MutationError, match="no mutation changed"):
         mutation.mutate(p, vocab, np.random.default_rng(0), max_tries=50)
+
+
+def test_random_programs_give_outputs_of_one_type_distinct_nodes():
+    vocab = Vocabulary((Input("g", "t"),), ("t", "t", "t"), elementwise_ops(["add", "mul", "sin"], "t"), 16)
+    rng = np.random.default_rng(0)
+    distinct = [len(set(mutation.random_program(vocab, "multi", rng).outputs)) for _ in range(100)]
+    assert np.mean(distinct) > 2
