@@ -107,6 +107,8 @@ class Engine:
                 return
             self.population.in_flight = len(self.in_flight)
             proposals = self.strategy.propose(self.population, free, self.rng)
+            if not proposals:
+                return  # the strategy waits for results (e.g. its initial programs are all in flight)
             fingerprints = self.space.fingerprints([p.program for p in proposals])
             fresh: list[Pending] = []
             answered: list[tuple[Proposal, str, Evaluation]] = []

@@ -67,6 +67,11 @@ class AgingPopulation:
         """True once initial programs are no longer needed (recorded + in flight fill it)."""
         return len(self._members) + self.in_flight >= self.capacity
 
+    @property
+    def initializing(self) -> bool:
+        """True while initial programs are owed, or all of them are still in flight (nobody to select)."""
+        return not self.full or not self._members
+
     def tournament(self, size: int, rng: np.random.Generator) -> Individual:
         """The fittest of `size` members drawn without replacement (ties: the younger wins)."""
         members = self._members

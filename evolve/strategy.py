@@ -40,11 +40,12 @@ class Strategy(abc.ABC):
 
 
 def initial_proposals(space, population: AgingPopulation, n: int, rng: np.random.Generator) -> list[Proposal]:
-    """Programs to fill the population: the space's seeds first, then random programs."""
+    """Programs to fill the population: the space's seeds first, then random programs. At most what
+    the population still lacks; none while it waits for initial programs in flight."""
     seeds = space.seed_programs(rng)
     already = len(population) + population.in_flight
     out = []
-    for k in range(already, already + n):
+    for k in range(already, min(already + n, population.capacity)):
         program = seeds[k] if k < len(seeds) else space.random_program(rng)
         out.append(Proposal(program, None, {"initial": True}))
     return out

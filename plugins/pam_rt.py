@@ -37,7 +37,7 @@ class PamRT(GuidedStrategy):
         self.chain_length, self.tournaments, self.threshold = chain_length, tournaments, threshold
 
     def propose(self, population: AgingPopulation, n: int, rng: np.random.Generator) -> list[Proposal]:
-        if not population.full:
+        if population.initializing:
             return self.remember(initial_proposals(self.space, population, n, rng))
         if not self.predictor.ready:
             return self.remember([self.unguided(population, rng) for _ in range(n)])

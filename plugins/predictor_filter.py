@@ -31,7 +31,7 @@ class PredictorFilter(GuidedStrategy):
         self.candidates = candidates
 
     def propose(self, population: AgingPopulation, n: int, rng: np.random.Generator) -> list[Proposal]:
-        if not population.full:
+        if population.initializing:
             return self.remember(initial_proposals(self.space, population, n, rng))
         if not self.predictor.ready:
             return self.remember([self.unguided(population, rng) for _ in range(n)])

@@ -21,7 +21,7 @@ class RegularizedEvolution(Strategy):
         self.tournament_size = tournament_size
 
     def propose(self, population: AgingPopulation, n: int, rng: np.random.Generator) -> list[Proposal]:
-        if not population.full:
+        if population.initializing:
             return initial_proposals(self.space, population, n, rng)
         out = []
         for _ in range(n):

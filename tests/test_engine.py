@@ -111,3 +111,11 @@ def test_raising_and_nan_evaluations_are_recorded_as_failures():
     assert any(e and "RuntimeError: cannot handle" in e for e in errors)
     assert "fitness is NaN" in errors
     assert all(i.fitness == -math.inf for i in store.individuals(1) if i.evaluation.failed)
+
+
+def test_more_in_flight_than_the_population_holds():
+    """Initial programs are capped at the population size; the search waits for them, then evolves."""
+    store, engine, reason = run(sr(budget=200, workers=16, strategy_options={"population_size": 5, "tournament_size": 2}))
+    assert reason == "budget" and store.counts(1)[0] == 200
+    initial = [i for i in store.individuals(1) if i.parent is None]
+    assert len(initial) == 5
