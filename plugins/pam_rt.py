@@ -27,10 +27,14 @@ class PamRT(GuidedStrategy):
         predictor: Predictor | None = None,
         population_size: int = 100,
         tournament_size: int = 10,
-        chain_length: int = 8,
+        chain_length: int = 4,
         tournaments: int = 4,
-        threshold: float = 0.5,
+        threshold: float = 0.75,
     ):
+        """Most mutations hurt, so the first child an imperfect predictor calls better is often one of
+        its mistakes: a confident threshold and short chains keep those out (on Nguyen-4, 6 seeds,
+        threshold 0.75 / chain 4 reached RE's median final fitness in 6 of 6 seeds, median 700
+        evaluations; 0.5 / 8 in 4 of 6)."""
         super().__init__(space, predictor, population_size, tournament_size)
         if chain_length < 1 or tournaments < 1:
             raise ValueError("chain_length and tournaments must be at least 1")
