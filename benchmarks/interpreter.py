@@ -57,12 +57,12 @@ def main():
     x32 = np.asarray(space.data.x, np.float32)
 
     # compiled interpreter: one compiled function, programs as data, vmapped in batches
-    space.predictions(programs[:8])  # one-time compile of the smallest bucket, reported separately
+    space.compute_predictions(programs[:8])  # one-time compile of the smallest bucket, reported separately
     start = time.perf_counter()
-    space.predictions(programs)  # includes the compile of the large bucket, if it is new
+    space.compute_predictions(programs)  # includes the compile of the large bucket, if it is new
     first = time.perf_counter() - start
     start = time.perf_counter()
-    interp = space.predictions(programs)[:, : x32.shape[1]]
+    interp = space.compute_predictions(programs)[:, : x32.shape[1]]
     t_interp = time.perf_counter() - start
 
     # NumPy, one program at a time
