@@ -84,24 +84,37 @@ def to_python(program: Program, names, function_name: str = "program") -> str:
 
 def recovers(program: Program, formula: str, names, low: float, high: float, seed: int = 0) -> str | None:
     """How the program was shown equal to `formula` on [low, high]^n: "symbolic" (sympy simplifies the
-    difference to 0), "numeric" (simplification gave up, but the two agree to 1e-6 on a dense grid),
-    or None when they differ."""
+    difference to 0), "numeric" (the two agree to 1e-6 on a dense grid but sympy cannot confirm it),
+    or None when they differ.
+
+    The formula is read without the protection guards (so exp(log(x) * x/(x+x)) is sqrt(x), as the
+    field counts it), except where that reading is undefined, as in x/(x-x), which sympy makes zoo:
+    then the grid check runs the program's own protected semantics instead."""
     syms = symbols(names, nonnegative=low >= 0)
-    expr = to_sympy(program.pruned(), syms)
     target = sympy.sympify(formula, locals=dict(zip(names, syms)))
+    expr = to_sympy(program.pruned(), syms)
+    defined = not expr.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo)
+    function = sympy.lambdify(syms, expr, "numpy") if defined else as_numpy_function(program, names)
     # Dense-grid check first: cheap, and it rules out almost every impostor before sympy is asked.
     rng = np.random.default_rng(seed)
     grid = rng.uniform(low, high, size=(len(names), 2000))
     with np.errstate(all="ignore"):
-        got = np.broadcast_to(np.asarray(sympy.lambdify(syms, expr, "numpy")(*grid), np.float64), grid.shape[1:])
+        got = np.broadcast_to(np.asarray(function(*grid), np.float64), grid.shape[1:])
         want = np.broadcast_to(np.asarray(sympy.lambdify(syms, target, "numpy")(*grid), np.float64), grid.shape[1:])
         ok = np.isfinite(want)
         if not np.all(np.abs(got[ok] - want[ok]) <= 1e-6 * (1 + np.abs(want[ok]))):
             return None
-    if sympy.count_ops(expr) <= 80:
+    if defined and sympy.count_ops(expr) <= 80:
         try:
             if sympy.simplify(expr - target) == 0:
                 return "symbolic"
         except Exception:  # sympy gives up in many ways; the numeric check stands
             pass
     return "numeric"
+
+
+def as_numpy_function(program: Program, names):
+    """The program as a NumPy function, built from `to_python`'s source (our own generated code)."""
+    namespace: dict = {}
+    exec(compile(to_python(program, names), "<program>", "exec"), namespace)
+    return namespace["program"]

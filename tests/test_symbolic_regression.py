@@ -63,6 +63,19 @@ def test_sqrt_by_exp_log_recovers_nguyen8():
     assert ev.metrics["solved"], ev
 
 
+def test_exact_program_that_sympy_reads_as_zoo_is_solved_numerically(nguyen1):
+    # x*x*x + x*x + x + (x - x) * (x / (x - x)): the protected division makes the last term 0, while
+    # sympy reads it as 0 * zoo = nan; the program is still an exact recovery.
+    p = Program(
+        (Node("input"), Node("mul", (0, 0)), Node("mul", (1, 0)), Node("add", (2, 1)), Node("add", (3, 0)),
+         Node("sub", (0, 0)), Node("div", (0, 5)), Node("mul", (5, 6)), Node("add", (4, 7))),
+        (8,),
+        SPACE,
+    )
+    [ev] = nguyen1.evaluate([p])
+    assert ev.metrics["solved"] and ev.metrics["proof"] == "numeric"
+
+
 def test_fitness_is_one_over_one_plus_nrmse(nguyen1):
     x = Program((Node("input"),), (0,), SPACE)
     [ev] = nguyen1.evaluate([x])
