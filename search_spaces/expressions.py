@@ -88,13 +88,14 @@ def recovers(program: Program, formula: str, names, low: float, high: float, see
     or None when they differ.
 
     The formula is read without the protection guards (so exp(log(x) * x/(x+x)) is sqrt(x), as the
-    field counts it), except where that reading is undefined, as in x/(x-x), which sympy makes zoo:
-    then the grid check runs the program's own protected semantics instead."""
+    field counts it), except where that reading is undefined, as in x/(x-x), which sympy makes zoo,
+    or sin(1/(x-x)), an AccumBounds: then the grid check runs the program's own protected semantics."""
     syms = symbols(names, nonnegative=low >= 0)
     target = sympy.sympify(formula, locals=dict(zip(names, syms)))
     expr = to_sympy(program.pruned(), syms)
-    defined = not expr.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo)
-    function = sympy.lambdify(syms, expr, "numpy") if defined else as_numpy_function(program, names)
+    function = _lambdify_defined(syms, expr)
+    defined = function is not None
+    function = function or as_numpy_function(program, names)
     # Dense-grid check first: cheap, and it rules out almost every impostor before sympy is asked.
     rng = np.random.default_rng(seed)
     grid = rng.uniform(low, high, size=(len(names), 2000))
@@ -111,6 +112,16 @@ def recovers(program: Program, formula: str, names, low: float, high: float, see
         except Exception:  # sympy gives up in many ways; the numeric check stands
             pass
     return "numeric"
+
+
+def _lambdify_defined(syms, expr: sympy.Expr):
+    """`expr` as a NumPy function, or None where sympy's reading of it is undefined."""
+    if expr.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo, sympy.AccumBounds):
+        return None
+    try:
+        return sympy.lambdify(syms, expr, "numpy")
+    except Exception:  # a sympy object NumPy cannot print: no mathematical reading to check
+        return None
 
 
 def as_numpy_function(program: Program, names):

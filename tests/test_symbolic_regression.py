@@ -76,6 +76,20 @@ def test_exact_program_that_sympy_reads_as_zoo_is_solved_numerically(nguyen1):
     assert ev.metrics["solved"] and ev.metrics["proof"] == "numeric"
 
 
+def test_exact_program_that_sympy_cannot_print_is_solved_numerically(nguyen1):
+    # x*x*x + x*x + x + sin(x / (x - x)) - sin(x / x): protected, the last two terms are sin(1) - sin(1);
+    # sympy reads sin(x / (x - x)) as sin(zoo*x), which it cannot turn into NumPy code
+    p = Program(
+        (Node("input"), Node("mul", (0, 0)), Node("mul", (1, 0)), Node("add", (2, 1)), Node("add", (3, 0)),
+         Node("sub", (0, 0)), Node("div", (0, 5)), Node("sin", (6,)), Node("add", (4, 7)),
+         Node("div", (0, 0)), Node("sin", (9,)), Node("sub", (8, 10))),
+        (11,),
+        SPACE,
+    )
+    [ev] = nguyen1.evaluate([p])
+    assert ev.metrics["solved"] and ev.metrics["proof"] == "numeric"
+
+
 def test_fitness_is_one_over_one_plus_nrmse(nguyen1):
     x = Program((Node("input"),), (0,), SPACE)
     [ev] = nguyen1.evaluate([x])
