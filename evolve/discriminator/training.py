@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -29,13 +29,17 @@ WORST = -1e30
 
 @dataclasses.dataclass
 class ReplayBuffer:
-    """The last `capacity` evaluated programs, with fitness and parent id (-1: none)."""
+    """The last `capacity` evaluated programs, with fitness and parent id (-1: none).
+
+    Training reads the columns as arrays many times between two additions, so `arrays()` builds them
+    once per change rather than once per step."""
 
     capacity: int
     ids: list[int] = dataclasses.field(default_factory=list)
     parents: list[int] = dataclasses.field(default_factory=list)
     fitness: list[float] = dataclasses.field(default_factory=list)
     programs: list[Program] = dataclasses.field(default_factory=list)
+    _arrays: "BufferArrays | None" = dataclasses.field(default=None, repr=False)
 
     def add(self, id_: int, parent: int | None, fitness: float, program: Program) -> None:
         self.ids.append(id_)
@@ -45,9 +49,19 @@ class ReplayBuffer:
         if len(self.ids) > self.capacity:
             for column in (self.ids, self.parents, self.fitness, self.programs):
                 del column[0]
+        self._arrays = None
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def arrays(self) -> "BufferArrays":
+        if self._arrays is None:
+            ids = np.asarray(self.ids, np.int64)
+            self._arrays = BufferArrays(
+                ids, np.asarray(self.parents, np.int64), np.asarray(self.fitness, np.float64),
+                {int(id_): k for k, id_ in enumerate(ids)},
+            )
+        return self._arrays
 
     def sample(self, rng: np.random.Generator, m: int, recent: int) -> np.ndarray:
         """Up to m distinct buffer indices: half recent individuals and their parents, half uniform."""
@@ -56,7 +70,7 @@ class ReplayBuffer:
             return np.arange(n)
         chosen: dict[int, None] = {}
         window = np.arange(max(0, n - recent), n)
-        position = {id_: k for k, id_ in enumerate(self.ids)}
+        position = self.arrays().position
         for k in rng.permutation(window):
             if len(chosen) >= m // 2:
                 break
@@ -69,6 +83,15 @@ class ReplayBuffer:
                 break
             chosen[int(k)] = None
         return np.asarray(list(chosen)[:m])
+
+
+class BufferArrays(NamedTuple):
+    """The buffer's columns as arrays, and each id's position."""
+
+    ids: np.ndarray
+    parents: np.ndarray
+    fitness: np.ndarray
+    position: dict[int, int]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,7 +127,7 @@ class Trainer:
         m = opts.batch_programs
         idx = buffer.sample(rng, m, opts.recent)
         fitness = np.full(m, WORST, np.float32)
-        fitness[: len(idx)] = np.asarray(buffer.fitness, np.float64)[idx]
+        fitness[: len(idx)] = buffer.arrays().fitness[idx]
         valid = np.zeros(m, bool)
         valid[: len(idx)] = True
         graph = self.encoder.batch([buffer.programs[k] for k in idx], min_graphs=m)
@@ -113,7 +136,7 @@ class Trainer:
             targets = np.zeros(m, np.float32)
         else:
             weights = np.zeros((m, m), np.float32)
-            ranked = np.sort(np.asarray(buffer.fitness))
+            ranked = np.sort(buffer.arrays().fitness)
             targets = np.zeros(m, np.float32)
             targets[: len(idx)] = np.searchsorted(ranked, fitness[: len(idx)], side="right") / len(ranked)
         self.params, self.opt_state, loss = self._step(
@@ -129,8 +152,9 @@ class Trainer:
         weights = (np.triu(np.ones((m, m), bool), 1) & apart & valid[:, None] & valid[None, :]).astype(np.float32)
         ids = np.full(m, -2, np.int64)
         parents = np.full(m, -3, np.int64)
-        ids[: len(idx)] = np.asarray(buffer.ids)[idx]
-        parents[: len(idx)] = np.asarray(buffer.parents)[idx]
+        columns = buffer.arrays()
+        ids[: len(idx)] = columns.ids[idx]
+        parents[: len(idx)] = columns.parents[idx]
         related = (parents[:, None] == ids[None, :]) | (ids[:, None] == parents[None, :])
         return weights * np.where(related, self.options.parent_child_weight, 1.0).astype(np.float32)
 
