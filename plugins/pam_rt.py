@@ -28,7 +28,7 @@ class PamRT(GuidedStrategy):
         population_size: int = 100,
         tournament_size: int = 10,
         chain_length: int = 4,
-        tournaments: int = 32,
+        tournaments: int = 8,
         tournaments_per_call: int = 8,
         threshold: float = 0.75,
     ):

@@ -26,14 +26,19 @@ from evolve.program import Program
 
 class OnlineDiscriminator(Predictor):
     """The GPS graph network trained online. Its `head` says what it learns: "pair" is the binary
-    discriminator, "value" the regression ablation (compared by predicted fitness rank)."""
+    discriminator, "value" the regression ablation (compared by predicted fitness rank).
+
+    Training is what buys accuracy: on Nguyen-4 after 300 evaluations, judging tournament parents
+    against their mutated children (4 seeds), 2 steps per 4 evaluations at width 32 ranked them with
+    AUC 0.77; 16 steps at width 64 reached AUC 0.85, and the 3% of children it liked best beat their
+    parent 42% of the time (unguided: 4.5%). Defaults follow that, at about 30 ms per evaluation."""
 
     head = "pair"
 
     def __init__(
         self,
         space,
-        width: int = 32,
+        width: int = 64,
         depth: int = 2,
         heads: int = 4,
         attention: bool = True,
@@ -45,7 +50,7 @@ class OnlineDiscriminator(Predictor):
         warmup: int = 100,
         warmup_steps: int = 100,
         train_every: int = 4,
-        steps: int = 2,
+        steps: int = 16,
         tie_tolerance: float = 1e-6,
         parent_child_weight: float = 2.0,
         seed: int = 0,

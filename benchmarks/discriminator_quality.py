@@ -1,0 +1,133 @@
+"""How well the online discriminator judges the pairs PAM-RT asks about: a tournament parent against
+its mutated children (a chain of 1 to 4 mutations), on programs it has never seen.
+
+For each seed: run regularized evolution to `--evaluations`, train a fresh predictor on what it
+evaluated (exactly as online training would have, in order), then draw 300 tournament parents from
+the last population, mutate each into a chain of 4 children, evaluate every child for its true
+fitness, and score the predictor on them. Children whose behaviour was already seen are left out
+(guided strategies skip them), and so are ties. Reported per predictor configuration:
+
+  AUC          P(child > parent) ranks better children above worse ones
+  precision@3% the share of the 3% best-liked children that really beat their parent
+  base rate    the share of all (novel) children that beat their parent: what unguided mutation gets
+  train s      seconds of training for the whole run
+
+Writes benchmarks/results/discriminator_quality.json and .png. Run it niced:
+`nice -n 10 python benchmarks/discriminator_quality.py`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import figure_path, save_json, table  # noqa: E402
+from evolve.discriminator.training import WORST  # noqa: E402
+from evolve.engine import start_run  # noqa: E402
+from evolve.plugin_manager import default_manager  # noqa: E402
+from evolve.store import RunConfig, Store  # noqa: E402
+
+#: label -> binary-predictor options; the first is the default configuration
+CONFIGURATIONS = {
+    "default (width 64, 16 steps / 4 evals)": {},
+    "width 32, 2 steps / 4 evals": {"width": 32, "steps": 2},
+    "width 64, 8 steps / 4 evals": {"steps": 8},
+    "width 64, 16 steps, depth 3": {"depth": 3},
+    "no attention": {"attention": False},
+    "no random-walk encodings": {"rw_steps": 0},
+}
+
+
+def auc(scores: np.ndarray, positive: np.ndarray) -> float:
+    """Probability that a random positive outranks a random negative (ties count half)."""
+    pos, neg = scores[positive], scores[~positive]
+    if not len(pos) or not len(neg):
+        return float("nan")
+    return float((pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean())
+
+
+def judged_pairs(problem: str, evaluations: int, seed: int):
+    """An RE run's individuals, and 300 x 4 (parent, child, child is better) from its last population."""
+    store = Store(":memory:")
+    config = RunConfig("symbolic-regression", {"problem": problem}, "regularized-evolution",
+                       {"population_size": 100, "tournament_size": 10}, None, {}, "serial", {}, 1, evaluations, seed)
+    engine = start_run(store, config)
+    engine.execute()
+    individuals = [ind for ind in store.individuals(engine.run.id) if not ind.cached]
+    space = engine.space
+    rng = np.random.default_rng(seed + 1000)
+    population = individuals[-100:]
+    fitness = np.array([ind.fitness for ind in population])
+    parents, children = [], []
+    for _ in range(300):
+        entrants = rng.choice(len(population), 10, replace=False)
+        parent = population[entrants[np.argmax(fitness[entrants])]]
+        child = parent.program
+        for _ in range(4):
+            child = space.mutate(child, rng)
+            parents.append(parent)
+            children.append(child)
+    child_fitness = np.array([e.fitness if np.isfinite(e.fitness) else WORST for e in space.evaluate(children)])
+    parent_fitness = np.array([p.fitness for p in parents])
+    seen = set(space.fingerprints([ind.program for ind in individuals]))
+    novel = np.array([fp not in seen for fp in space.fingerprints(children)])
+    better = child_fitness > parent_fitness + 1e-6
+    decided = novel & (better | (child_fitness < parent_fitness - 1e-6))
+    return space, individuals, parents, children, better, novel, decided
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--problem", default="nguyen-4")
+    parser.add_argument("--evaluations", type=int, default=300)
+    parser.add_argument("--seeds", type=int, default=4)
+    args = parser.parse_args()
+    plugins = default_manager()
+    rows: dict[str, list[tuple[float, float, float, float]]] = {label: [] for label in CONFIGURATIONS}
+    for seed in range(args.seeds):
+        space, individuals, parents, children, better, novel, decided = judged_pairs(args.problem, args.evaluations, seed)
+        for label, options in CONFIGURATIONS.items():
+            predictor = plugins.make_predictor("binary", space, dict(options, seed=seed))
+            start = time.perf_counter()
+            predictor.observe(individuals)
+            train = time.perf_counter() - start
+            p = predictor.compare(children, [parent.program for parent in parents])
+            top = np.argsort(-np.where(novel, p, -1.0))[: max(1, int(0.03 * novel.sum()))]
+            rows[label].append((auc(p[decided], better[decided]), float(better[top].mean()), float(better[novel].mean()), train))
+            print(f"seed {seed}  {label:<40} AUC {rows[label][-1][0]:.3f}  precision@3% {rows[label][-1][1]:.3f}", flush=True)
+    summary = {label: dict(zip(("auc", "precision_at_3pct", "base_rate", "train_seconds"), np.mean(r, axis=0).tolist()))
+               for label, r in rows.items()}
+    print(table([[label, f"{s['auc']:.3f}", f"{s['precision_at_3pct']:.3f}", f"{s['base_rate']:.3f}", f"{s['train_seconds']:.1f}"]
+                 for label, s in summary.items()], ["configuration", "AUC", "precision@3%", "base rate", "train s"]))
+    save_json("discriminator_quality", {"args": vars(args), "configurations": CONFIGURATIONS, "summary": summary,
+                                        "per_seed": {label: r for label, r in rows.items()}})
+    _plot(summary)
+
+
+def _plot(summary: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = list(summary)
+    fig, ax = plt.subplots(figsize=(8, 4))
+    y = np.arange(len(labels))
+    ax.barh(y - 0.2, [summary[l]["auc"] for l in labels], 0.4, label="AUC")
+    ax.barh(y + 0.2, [summary[l]["precision_at_3pct"] for l in labels], 0.4, label="precision@3%")
+    ax.axvline(np.mean([summary[l]["base_rate"] for l in labels]), color="gray", ls=":", label="base rate")
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.legend(fontsize=8)
+    ax.set_title("discriminator on tournament parent vs mutated child")
+    fig.tight_layout()
+    fig.savefig(figure_path("discriminator_quality"), dpi=120)
+
+
+if __name__ == "__main__":
+    main()
