@@ -45,6 +45,21 @@ def test_other_guided_searches_run(strategy, predictor):
     assert store.counts(engine.run.id)[0] == 60
 
 
+def test_pam_rt_with_a_perfect_oracle_evaluates_only_children_that_beat_their_parent():
+    store = Store(":memory:")
+    engine = start_run(store, config("pam-rt", "oracle", 80, chain_length=3, tournaments=6, tournaments_per_call=2))
+    engine.execute()
+    individuals = store.individuals(engine.run.id)
+    fitness = {ind.id: ind.fitness for ind in individuals}
+    accepted = [ind for ind in individuals if ind.proposal.get("accepted")]
+    assert len(accepted) >= 10
+    for ind in accepted:
+        assert ind.fitness > fitness[ind.parent] and ind.proposal["tries"] <= 18
+    for ind in individuals:
+        if ind.proposal.get("guided") and not ind.proposal["accepted"]:
+            assert ind.proposal["tries"] == 18  # the whole try budget was spent first
+
+
 def test_pam_rt_needs_a_predictor_it_can_build():
     with pytest.raises(OptionError):
         start_run(Store(":memory:"), config("pam-rt", "binary", 10, chain_length=0))
