@@ -202,16 +202,17 @@ def plot(results: dict, path: str) -> None:
     fig, axes = plt.subplots(2, len(tasks), figsize=(5 * len(tasks), 7), squeeze=False)
     for column, task in enumerate(tasks):
         top, bottom = axes[0][column], axes[1][column]
-        for name, curves in results["tasks"][task]["curves"].items():
+        for k, (name, curves) in enumerate(results["tasks"][task]["curves"].items()):
+            color = f"C{k}"
             length = min(len(c) for c in curves)
             c = np.array([c[:length] for c in curves])
             x = np.arange(1, length + 1)
-            top.plot(x, np.median(c, axis=0), label=name)
-            top.fill_between(x, np.quantile(c, 0.25, axis=0), np.quantile(c, 0.75, axis=0), alpha=0.2)
+            top.plot(x, np.median(c, axis=0), color=color, label=name)
+            top.fill_between(x, np.quantile(c, 0.25, axis=0), np.quantile(c, 0.75, axis=0), color=color, alpha=0.2)
             accuracy = results["tasks"][task]["summary"]["strategies"][name]["online_accuracy_per_100"]
             if any(a is not None for a in accuracy):
                 bins = 100 * np.arange(len(accuracy)) + 50
-                bottom.plot(bins, [np.nan if a is None else a for a in accuracy], marker=".", label=name)
+                bottom.plot(bins, [np.nan if a is None else a for a in accuracy], color=color, marker=".", label=name)
         top.axhline(results["tasks"][task]["summary"]["target"], color="gray", ls=":", lw=1)
         top.set_title(task)
         top.set_xlabel("evaluations")

@@ -48,14 +48,14 @@ def test_sigkill_then_resume_ends_with_exactly_the_budget(tmp_path):
 def test_interrupted_run_resumes_from_the_cli(tmp_path):
     """Ctrl-C marks the run interrupted; `evolve resume` finishes it."""
     db = str(tmp_path / "run.db")
-    budget = 3000
+    budget = 20_000  # the run must still be going when Ctrl-C comes, even on a loaded machine
     cmd = [sys.executable, "-m", "evolve.cli", "run", "symbolic-regression", "--problem", "nguyen-5",
            "--budget", str(budget), "--db", db]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_until_recorded(proc, db, 300)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and "evolve resume 1" in err and "Traceback" not in err
+    assert proc.returncode == 130 and "evolve resume 1" in err and "Traceback" not in err, err[-2000:]
     assert Store(db).run(1).status == "interrupted"
     done = subprocess.run([sys.executable, "-m", "evolve.cli", "resume", "1", "--db", db], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
