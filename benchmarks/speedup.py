@@ -266,7 +266,7 @@ def main() -> None:
                       f"final {row['final_best_median']:.4f} {row['final_best_ci95']}  acc {row['online_accuracy']}", flush=True)
             os.makedirs(os.path.dirname(args.out), exist_ok=True)
             with open(args.out + ".json", "w") as f:
-                json.dump(results, f, indent=1)
+                json.dump(results, f, separators=(",", ":"))  # compact: it holds every best-so-far curve
             plot(results, args.out + ".png")
 
 
