@@ -1,9 +1,34 @@
-"""evolve: evolutionary search for ML programs, guided by a learned binary discriminator."""
+"""evolve: evolutionary search for ML programs, guided by a learned binary discriminator.
 
-from evolve.errors import EvolveError
-from evolve.hookspecs import hookimpl
-from evolve.ops import Input, Op, Vocabulary
-from evolve.program import Node, Program
-from evolve.space import Evaluation, SearchSpace
+The public names are imported on first use (PEP 562): every `import evolve.<module>` runs this file
+first, and `evolve --help` must not pay for the program machinery it never touches.
+"""
 
-__all__ = ["EvolveError", "Evaluation", "Input", "Node", "Op", "Program", "SearchSpace", "Vocabulary", "hookimpl"]
+from __future__ import annotations
+
+import importlib
+
+_PUBLIC = {
+    "EvolveError": "evolve.errors",
+    "Evaluation": "evolve.space",
+    "Input": "evolve.ops",
+    "Node": "evolve.program",
+    "Op": "evolve.ops",
+    "Program": "evolve.program",
+    "SearchSpace": "evolve.space",
+    "Vocabulary": "evolve.ops",
+    "hookimpl": "evolve.hookspecs",
+}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str):
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'evolve' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_PUBLIC})

@@ -12,10 +12,10 @@ from typing import Sequence
 import numpy as np
 
 from evolve import hookimpl
+from evolve.discriminator.replay import WORST
 from evolve.population import Individual
 from evolve.predictor import Predictor
 from evolve.program import Program
-from evolve.discriminator.training import WORST
 
 
 class OraclePredictor(Predictor):

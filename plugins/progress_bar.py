@@ -1,15 +1,18 @@
 """A progress bar on the terminal: evaluations spent against the budget, best fitness so far,
-duplicate-cache answers. Silent when stderr is not a terminal (set EVOLVE_PROGRESS=1 to force it)."""
+duplicate-cache answers. Silent when stderr is not a terminal (set EVOLVE_PROGRESS=1 to force it).
+tqdm is imported only when a bar is shown: every command loads this module, few draw a bar."""
 
 from __future__ import annotations
 
 import math
 import os
 import sys
-
-from tqdm import tqdm
+from typing import TYPE_CHECKING
 
 from evolve import hookimpl
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 _bars: dict[int, tuple[tqdm, list]] = {}
 
@@ -23,6 +26,8 @@ def _wanted() -> bool:
 def evolve_run_started(run, resumed, evaluated):
     if not _wanted():
         return
+    from tqdm import tqdm
+
     bar = tqdm(total=run.config.budget, desc=f"run {run.id}", unit="eval", dynamic_ncols=True, file=sys.stderr,
                initial=evaluated)
     _bars[run.id] = (bar, [-math.inf, 0])  # best fitness, cache answers

@@ -6,6 +6,10 @@ Each step draws its sample from a generator seeded by (seed, step), so a predict
 checkpoint and shown the same later individuals ends in exactly the state of the one that ran on.
 `state()` is msgpack (flax.serialization): parameters, optimizer state, counters and the buffer's
 programs as JSON. No pickle, so a checkpoint cannot carry code.
+
+JAX, flax, jraph and optax are imported when a discriminator is built, not with this module: the
+plugin manager loads every predictor's module to list it and read its options from the constructor's
+signature, and `evolve plugins` or `evolve top` must not pay seconds for a network they never run.
 """
 
 from __future__ import annotations
@@ -14,11 +18,8 @@ import time
 from typing import Any, Sequence
 
 import numpy as np
-from flax import serialization
 
-from evolve.discriminator.encoding import GraphEncoder
-from evolve.discriminator.model import Discriminator
-from evolve.discriminator.training import ReplayBuffer, Trainer, TrainingOptions
+from evolve.discriminator.replay import ReplayBuffer
 from evolve.population import Individual
 from evolve.predictor import Predictor
 from evolve.program import Program
@@ -59,6 +60,10 @@ class OnlineDiscriminator(Predictor):
             raise ValueError("sizes and counts must be positive")
         if width % heads:
             raise ValueError(f"width ({width}) must be a multiple of heads ({heads})")
+        from evolve.discriminator.encoding import GraphEncoder
+        from evolve.discriminator.model import Discriminator
+        from evolve.discriminator.training import Trainer, TrainingOptions
+
         self.space = space
         self.encoder = GraphEncoder(space.vocabulary, rw_steps)
         options = TrainingOptions(self.head, learning_rate, batch_programs, recent, tie_tolerance, parent_child_weight)
@@ -122,6 +127,8 @@ class OnlineDiscriminator(Predictor):
 
     # ------------------------------------------------------------------ checkpoints
     def state(self) -> bytes:
+        from flax import serialization
+
         b = self.buffer
         return serialization.msgpack_serialize({
             "params": serialization.to_state_dict(self.trainer.params),
@@ -136,6 +143,8 @@ class OnlineDiscriminator(Predictor):
         })
 
     def restore(self, state: bytes) -> None:
+        from flax import serialization
+
         data = serialization.msgpack_restore(state)
         self.trainer.params = serialization.from_state_dict(self.trainer.params, data["params"])
         self.trainer.opt_state = serialization.from_state_dict(self.trainer.opt_state, data["opt_state"])

@@ -1,4 +1,4 @@
-"""Online training: the replay buffer of evaluated programs, the choice of training pairs, the optax step.
+"""Online training: the choice of training pairs from the replay buffer, the optax step.
 
 A training step embeds a sample of M programs once and trains on all the pairs among them (an M x M
 matrix, so the shape never changes): pairs are labelled by true fitness, near-ties are skipped, and a
@@ -10,8 +10,7 @@ does not forget. A failed evaluation is kept with the worst fitness, so "fails" 
 from __future__ import annotations
 
 import dataclasses
-import math
-from typing import NamedTuple, Sequence
+from typing import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -20,78 +19,9 @@ import optax
 
 from evolve.discriminator.encoding import SMALLEST_BATCH, GraphEncoder, pad_count
 from evolve.discriminator.model import Discriminator
+from evolve.discriminator.replay import WORST, ReplayBuffer
 from evolve.ops import INPUT
 from evolve.program import Node, Program
-
-#: the fitness a failed evaluation is trained as (below any real fitness)
-WORST = -1e30
-
-
-@dataclasses.dataclass
-class ReplayBuffer:
-    """The last `capacity` evaluated programs, with fitness and parent id (-1: none).
-
-    Training reads the columns as arrays many times between two additions, so `arrays()` builds them
-    once per change rather than once per step."""
-
-    capacity: int
-    ids: list[int] = dataclasses.field(default_factory=list)
-    parents: list[int] = dataclasses.field(default_factory=list)
-    fitness: list[float] = dataclasses.field(default_factory=list)
-    programs: list[Program] = dataclasses.field(default_factory=list)
-    _arrays: "BufferArrays | None" = dataclasses.field(default=None, repr=False)
-
-    def add(self, id_: int, parent: int | None, fitness: float, program: Program) -> None:
-        self.ids.append(id_)
-        self.parents.append(-1 if parent is None else parent)
-        self.fitness.append(fitness if math.isfinite(fitness) else WORST)
-        self.programs.append(program)
-        if len(self.ids) > self.capacity:
-            for column in (self.ids, self.parents, self.fitness, self.programs):
-                del column[0]
-        self._arrays = None
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def arrays(self) -> "BufferArrays":
-        if self._arrays is None:
-            ids = np.asarray(self.ids, np.int64)
-            self._arrays = BufferArrays(
-                ids, np.asarray(self.parents, np.int64), np.asarray(self.fitness, np.float64),
-                {int(id_): k for k, id_ in enumerate(ids)},
-            )
-        return self._arrays
-
-    def sample(self, rng: np.random.Generator, m: int, recent: int) -> np.ndarray:
-        """Up to m distinct buffer indices: half recent individuals and their parents, half uniform."""
-        n = len(self.ids)
-        if n <= m:
-            return np.arange(n)
-        chosen: dict[int, None] = {}
-        window = np.arange(max(0, n - recent), n)
-        position = self.arrays().position
-        for k in rng.permutation(window):
-            if len(chosen) >= m // 2:
-                break
-            chosen[int(k)] = None
-            parent = position.get(self.parents[k])
-            if parent is not None:
-                chosen[parent] = None
-        for k in rng.permutation(n):
-            if len(chosen) >= m:
-                break
-            chosen[int(k)] = None
-        return np.asarray(list(chosen)[:m])
-
-
-class BufferArrays(NamedTuple):
-    """The buffer's columns as arrays, and each id's position."""
-
-    ids: np.ndarray
-    parents: np.ndarray
-    fitness: np.ndarray
-    position: dict[int, int]
 
 
 @dataclasses.dataclass(frozen=True)
