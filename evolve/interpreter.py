@@ -1,24 +1,30 @@
 """Programs as arrays, executed by one compiled JAX function (design.md section 6).
 
 Compiling a JAX function costs about a second; running a small program costs microseconds. So a
-program is never compiled: it is lowered to arrays (op codes, argument indices, constants) and run by
-an interpreter (`lax.switch` over ops inside a `lax.scan` over nodes) that takes the program as data.
-Spaces jit the interpreter once, inside whatever uses the program (a loss, a training loop), and vmap
-it over batches of programs; batches are padded to a few fixed sizes so the number of compilations
-stays bounded whatever the batch.
+program is never compiled: it is lowered to arrays (op codes, argument indices, constants, argument
+counts) and run by an interpreter (`lax.switch` over op instances inside a `lax.scan` over nodes)
+that takes the program as data. Spaces jit the interpreter once, inside whatever uses the program (a
+loss, a training loop), and vmap it over batches of programs; batches are padded to a few fixed sizes
+so the number of compilations stays bounded whatever the batch.
+
+Values live in one buffer per type, [max_nodes, *E, *type shape] (E: the element shape shared by all
+values of a run, see evolve.ops). Every branch of the switch returns one value per type, its op's
+result in its output type's slot and zeros elsewhere, and node i's slot of every buffer is written
+with them; a node is only ever read from the buffer of its own type. A vocabulary of one elementwise
+type therefore runs exactly the single-buffer interpreter of the first version.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from evolve.ops import CONST, INPUT, Vocabulary
+from evolve.ops import CONST, INPUT, Op, ValueType, Vocabulary
 from evolve.program import Program
 
 
@@ -38,28 +44,43 @@ class LoweredPrograms:
     args: int32 [B, max_nodes, max_arity]; the node indices each node reads (0 where unused).
     consts: float32 [B, max_nodes]; the value of constant nodes (0 elsewhere).
     outputs: int32 [B, n_outputs]; the nodes whose values are the program's results.
+    counts: int32 [B, max_nodes]; how many argument slots a variadic op's node fills (0 elsewhere).
     """
 
     opcodes: np.ndarray
     args: np.ndarray
     consts: np.ndarray
     outputs: np.ndarray
+    counts: np.ndarray
 
     def __len__(self) -> int:
         return self.opcodes.shape[0]
 
 
 class Interpreter:
-    """Lowers programs of one vocabulary to arrays, and runs them as a pure JAX function."""
+    """Lowers programs of one vocabulary to arrays, and runs them as a pure JAX function.
+
+    Branch table: the vocabulary's ops (overloads are separate branches), then one constant branch
+    per constant type, then the no-op."""
 
     def __init__(self, vocab: Vocabulary):
         self.vocab = vocab
         self.max_nodes = vocab.max_nodes
         self.max_arity = max([op.arity for op in vocab.ops] + [1])
         self.n_inputs = len(vocab.inputs)
-        self._opcode = {op.name: k for k, op in enumerate(vocab.ops)}
-        self._const_code = len(vocab.ops)
-        self._noop_code = len(vocab.ops) + 1
+        self.types: tuple[ValueType, ...] = tuple(vocab.types.values())
+        self._type_index = {t.name: k for k, t in enumerate(self.types)}
+        # one op per name: looked up by name; overloaded names: by name and argument types
+        self._opcode = {op.name: k for k, op in enumerate(vocab.ops) if len(vocab.overloads(op.name)) == 1}
+        self._overload_code = {op: k for k, op in enumerate(vocab.ops)}
+        self._const_code = {t.name: len(vocab.ops) + k for k, t in enumerate(vocab.const_types)}
+        if vocab.const_types:
+            self._const_code[None] = self._const_code[vocab.const_types[0].name]
+        self._noop_code = len(vocab.ops) + len(vocab.const_types)
+        self._needs_types = vocab.has_overloads
+        self._variadic = {op.name for op in vocab.ops if op.variadic}
+        # (type, slot) pairs some op reads: each is gathered once per node, outside the switch
+        self._reads = sorted({(self._type_index[_slot_type(op, p).name], p) for op in vocab.ops for p in range(op.arity)})
 
     # ------------------------------------------------------------------ lowering
     def lower(self, programs: Sequence[Program], pad_to: int | None = None) -> LoweredPrograms:
@@ -70,43 +91,134 @@ class Interpreter:
         args = np.zeros((rows, self.max_nodes, self.max_arity), np.int32)
         consts = np.zeros((rows, self.max_nodes), np.float32)
         outputs = np.zeros((rows, n_out), np.int32)
+        counts = np.zeros((rows, self.max_nodes), np.int32)
         for b, program in enumerate(programs):
+            node_ops = program.node_types_and_ops(self.vocab)[1] if self._needs_types else None
             for i, node in enumerate(program.nodes):
                 if node.op == INPUT:
                     continue
                 if node.op == CONST:
-                    opcodes[b, i] = self._const_code
+                    opcodes[b, i] = self._const_code[node.type]
                     consts[b, i] = node.value
-                else:
-                    opcodes[b, i] = self._opcode[node.op]
-                    args[b, i, : len(node.inputs)] = node.inputs
+                    continue
+                opcodes[b, i] = self._opcode[node.op] if node_ops is None else self._overload_code[node_ops[i]]
+                args[b, i, : len(node.inputs)] = node.inputs
+                if node.op in self._variadic:
+                    counts[b, i] = len(node.inputs)
             outputs[b] = program.outputs
-        return LoweredPrograms(opcodes, args, consts, outputs)
+        return LoweredPrograms(opcodes, args, consts, outputs, counts)
 
     # ------------------------------------------------------------------ running
-    def run(self, program: LoweredPrograms, inputs: jnp.ndarray) -> jnp.ndarray:
-        """Run ONE lowered program (no batch axis) on `inputs` [n_inputs, *shape] -> [n_outputs, *shape].
+    def run(
+        self,
+        program: LoweredPrograms,
+        inputs: jax.Array | Sequence[jax.Array],
+        dims: Mapping[str, int] | None = None,
+        context: Any = None,
+    ) -> jax.Array | tuple[jax.Array, ...]:
+        """Run ONE lowered program (no batch axis) on its inputs.
+
+        inputs: [n_inputs, *shape] (all inputs of one shape), or one array per input. Input k of type T
+        has shape [*E_k, *T.shape]; the element shapes E_k broadcast to the run's element shape E.
+        dims: sizes of the named dimensions of the types' shapes; those an input's shape shows are
+        read from it.
+        context: given as first argument to the fn of every op with `uses_context`.
+        Returns [n_outputs, *E, *T.shape] when all outputs are of one type T, else one array per output.
 
         Pure and traceable: jit it, vmap it over programs or data, put it inside a training loop.
         """
-        shape = inputs.shape[1:]
-        dtype = inputs.dtype
-        branches = [_op_branch(op.fn, op.arity) for op in self.vocab.ops]
-        branches.append(lambda argv, c: jnp.full(shape, c, dtype))  # const
-        branches.append(lambda argv, c: jnp.zeros(shape, dtype))  # no-op (padding)
+        stacked = not isinstance(inputs, (list, tuple))
+        arrays = jnp.asarray(inputs) if stacked else [jnp.asarray(a) for a in inputs]
+        if len(arrays) != self.n_inputs:
+            raise ValueError(f"the program takes {self.n_inputs} inputs, got {len(arrays)}")
+        input_shapes = [arrays.shape[1:]] * self.n_inputs if stacked else [a.shape for a in arrays]
+        dims, element = self._layout(input_shapes, dims)
+        shapes = [element + t.resolve(dims) for t in self.types]
+        buffers = [jnp.zeros((self.max_nodes, *shape), t.dtype) for t, shape in zip(self.types, shapes)]
+        input_types = [self._type_index[inp.type.name] for inp in self.vocab.inputs]
+        if stacked and len(set(input_types)) == 1:  # all inputs of one type: one write, as ever
+            k = input_types[0]
+            rows = jnp.broadcast_to(arrays, (self.n_inputs, *shapes[k])).astype(self.types[k].dtype)
+            buffers[k] = buffers[k].at[: self.n_inputs].set(rows)
+        else:
+            for i, k in enumerate(input_types):
+                buffers[k] = buffers[k].at[i].set(jnp.broadcast_to(arrays[i], shapes[k]).astype(self.types[k].dtype))
 
-        def step(buffer, i):
-            argv = tuple(buffer[program.args[i, k]] for k in range(self.max_arity))
-            value = jax.lax.switch(program.opcodes[i], branches, argv, program.consts[i])
-            return buffer.at[i].set(value.astype(dtype)), None
+        branches = [self._op_branch(op, shapes, context) for op in self.vocab.ops]
+        branches += [self._const_branch(self._type_index[t.name], shapes) for t in self.vocab.const_types]
+        branches.append(lambda reads, c, n: tuple(jnp.zeros(s, t.dtype) for s, t in zip(shapes, self.types)))  # no-op
 
-        buffer = jnp.zeros((self.max_nodes, *shape), dtype).at[: self.n_inputs].set(inputs)
-        buffer, _ = jax.lax.scan(step, buffer, jnp.arange(self.n_inputs, self.max_nodes))
-        return buffer[program.outputs]
+        def step(buffers, i):
+            reads = [buffers[t][program.args[i, p]] for t, p in self._reads]
+            values = jax.lax.switch(program.opcodes[i], branches, reads, program.consts[i], program.counts[i])
+            return tuple(buffer.at[i].set(value) for buffer, value in zip(buffers, values)), None
+
+        buffers, _ = jax.lax.scan(step, tuple(buffers), jnp.arange(self.n_inputs, self.max_nodes))
+        out_types = [self._type_index[t.name] for t in self.vocab.output_types]
+        if len(set(out_types)) == 1:
+            return buffers[out_types[0]][program.outputs]
+        return tuple(buffers[k][program.outputs[n]] for n, k in enumerate(out_types))
+
+    def _layout(self, input_shapes: list[tuple[int, ...]], dims: Mapping[str, int] | None) -> tuple[dict[str, int], tuple[int, ...]]:
+        """The sizes of all named dimensions (given, or read from the inputs) and the element shape E."""
+        known = dict(dims or {})
+        elements = []
+        for inp, shape in zip(self.vocab.inputs, input_shapes):
+            rule = inp.type.shape
+            if len(shape) < len(rule):
+                raise ValueError(f"input {inp.name} of type {inp.type.name} needs at least {len(rule)} axes {rule}, got shape {shape}")
+            trailing = shape[len(shape) - len(rule) :]
+            for d, size in zip(rule, trailing):
+                if isinstance(d, str) and known.setdefault(d, size) != size:
+                    raise ValueError(f"input {inp.name} has {size} along dimension {d!r}, but {d!r} is {known[d]}")
+                if isinstance(d, int) and d != size:
+                    raise ValueError(f"input {inp.name} of type {inp.type.name} needs size {d} on axis {rule}, got shape {shape}")
+            elements.append(shape[: len(shape) - len(rule)])
+        try:
+            element = tuple(np.broadcast_shapes(*elements)) if elements else ()
+        except ValueError:
+            raise ValueError(f"the inputs' element shapes {elements} do not broadcast to one shape") from None
+        return known, element
+
+    def _op_branch(self, op: Op, shapes: list[tuple[int, ...]], context: Any):
+        out = self._type_index[op.output_type.name]
+        where = [self._reads.index((self._type_index[_slot_type(op, p).name], p)) for p in range(op.arity)]
+        dtype = op.output_type.dtype
+
+        def branch(reads, c, count):
+            if op.variadic:
+                args = (jnp.stack([reads[w] for w in where]), jnp.arange(op.arity) < count)
+            else:
+                args = tuple(reads[w] for w in where)
+            value = op.fn(context, *args) if op.uses_context else op.fn(*args)
+            return self._fill(out, _fit(value, shapes[out], dtype, op), shapes)
+
+        return branch
+
+    def _const_branch(self, type_index: int, shapes: list[tuple[int, ...]]):
+        dtype = self.types[type_index].dtype
+        return lambda reads, c, count: self._fill(type_index, jnp.full(shapes[type_index], c, dtype), shapes)
+
+    def _fill(self, index: int, value: jax.Array, shapes: list[tuple[int, ...]]) -> tuple[jax.Array, ...]:
+        """One value per type: `value` for the type at `index`, zeros for the others."""
+        return tuple(value if k == index else jnp.zeros(s, t.dtype) for k, (s, t) in enumerate(zip(shapes, self.types)))
 
 
-def _op_branch(fn, arity):
-    return lambda argv, c: fn(*argv[:arity])
+def _slot_type(op: Op, slot: int) -> ValueType:
+    return op.input_types[0 if op.variadic else slot]
+
+
+def _fit(value: Any, shape: tuple[int, ...], dtype: str, op: Op) -> jax.Array:
+    """An op's result broadcast to its output type's shape and cast to its dtype."""
+    value = jnp.asarray(value)
+    try:
+        value = jnp.broadcast_to(value, shape)
+    except ValueError:
+        raise ValueError(
+            f"op {op.name}{op.signature} returned shape {value.shape}, which does not broadcast to "
+            f"{shape}, the shape of its output type {op.output_type.name}"
+        ) from None
+    return value.astype(dtype)
 
 
 def bucket_size(n: int, smallest: int = 8) -> int:

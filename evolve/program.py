@@ -3,7 +3,8 @@
 A program is a tuple of nodes in single-static-assignment order: each node names an op and the indices
 of earlier nodes it reads. The first nodes are the space's inputs; `outputs` names the result nodes.
 Programs are plain data: JSON is their one storage and exchange format, and nothing in a program file
-can run code.
+can run code. A program's identity (`digest`) needs no vocabulary, so programs can be compared and
+stored wherever they are handled.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ import functools
 import hashlib
 import json
 import math
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from evolve.errors import ProgramError
-from evolve.ops import CONST, INPUT, Vocabulary
+from evolve.ops import COMMUTATIVE_NAMES, CONST, INPUT, Op, Vocabulary
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 FORMAT = "evolve.program"
 VERSION = 1
@@ -28,12 +30,18 @@ VERSION = 1
 class Node:
     """One SSA node: `op` applied to the values of the nodes at `inputs` (all earlier).
 
-    `value` is set only on constant nodes (`op == "const"`).
+    `value` is set only on constant nodes (`op == "const"`); `type` only on a constant that is not of
+    the space's default constant type (None means the first of `Vocabulary.const_types`; naming the
+    default is valid, but another spelling to the canonical hash, so mutations never do).
+    `unordered` is set exactly on the nodes of variadic ops: their inputs are a set of distinct nodes,
+    and the canonical hash ignores their order (it cannot ask the vocabulary which ops are variadic).
     """
 
     op: str
     inputs: tuple[int, ...] = ()
     value: float | None = None
+    type: str | None = None
+    unordered: bool = False
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -47,19 +55,21 @@ class Program:
     # ----------------------------------------------------------------- identity
     @functools.cached_property
     def digest(self) -> str:
-        """Canonical hash: each node hashed from its op, value and its inputs' hashes, the inputs of
-        commutative ops sorted. Dead nodes and node order do not matter, so `a+b`, `b+a` and a copy
-        with unused nodes are one program."""
-        commutative = _COMMUTATIVE_HINT.get(self.space, frozenset())
+        """Canonical hash: each node hashed from its op, value, constant type and its inputs' hashes,
+        the inputs of add, mul, min, max (commutative in every space, see ops.COMMUTATIVE_NAMES) and of
+        unordered (variadic) nodes sorted. Dead nodes and node order do not matter, so `a+b`, `b+a`
+        and a copy with unused nodes are one program. Other ops declared commutative are hashed in
+        order: this hash depends on nothing but the program."""
         node_hashes: list[str] = []
         for i, node in enumerate(self.nodes):
             if node.op == INPUT:
                 parts = [INPUT, str(i)]
             else:
                 args = [node_hashes[j] for j in node.inputs]
-                if node.op in commutative or node.op in _ALWAYS_COMMUTATIVE:
+                if node.unordered or node.op in COMMUTATIVE_NAMES:
                     args.sort()
-                parts = [node.op, repr(node.value), *args]
+                type_ = [] if node.type is None else [f"type={node.type}"]
+                parts = [node.op, repr(node.value), *type_, *args]
             node_hashes.append(_hash("|".join(parts)))
         return _hash("||".join([self.space, *(node_hashes[o] for o in self.outputs)]))
 
@@ -73,11 +83,15 @@ class Program:
     def num_inputs(self) -> int:
         return sum(1 for n in self.nodes if n.op == INPUT)
 
+    @property
+    def num_edges(self) -> int:
+        """How many arguments all nodes read together (x*x counts two); outputs are not edges."""
+        return sum(len(n.inputs) for n in self.nodes)
+
     # ----------------------------------------------------------------- validity
     def validate(self, vocab: Vocabulary) -> "Program":
-        """Check every rule; raise ProgramError naming the node and the rule it breaks."""
+        """Check every rule, the space's own last; raise ProgramError naming the node and the rule it breaks."""
         n_in = len(vocab.inputs)
-        ops = vocab.op_by_name
         if len(self.nodes) > vocab.max_nodes:
             raise ProgramError(f"program has {len(self.nodes)} nodes; the limit is {vocab.max_nodes}")
         if len(self.nodes) < n_in:
@@ -88,56 +102,47 @@ class Program:
             if i < n_in:
                 if node.op != INPUT or node.inputs:
                     raise ProgramError(f"{where}: the first {n_in} nodes must be inputs with no arguments")
-                types.append(vocab.inputs[i].type)
+                types.append(vocab.inputs[i].type.name)
                 continue
             if node.op == INPUT:
                 raise ProgramError(f"{where}: inputs may only be the first {n_in} nodes")
             if node.op == CONST:
-                if vocab.const_type is None:
-                    raise ProgramError(f"{where}: this space has no constants")
-                if node.inputs:
-                    raise ProgramError(f"{where}: a constant reads no nodes")
-                if not isinstance(node.value, (int, float)) or not math.isfinite(node.value):
-                    raise ProgramError(f"{where}: a constant needs a finite value, got {node.value!r}")
-                types.append(vocab.const_type)
+                types.append(_check_constant(node, where, vocab))
                 continue
-            op = ops.get(node.op)
-            if op is None:
-                raise ProgramError(f"{where}: unknown op; this space has {sorted(vocab.op_names)}")
-            if node.value is not None:
-                raise ProgramError(f"{where}: only constants carry a value")
-            if len(node.inputs) != op.arity:
-                raise ProgramError(f"{where}: takes {op.arity} inputs, got {len(node.inputs)}")
-            for pos, j in enumerate(node.inputs):
-                if not isinstance(j, int) or not 0 <= j < i:
-                    raise ProgramError(f"{where}: input {pos} refers to node {j}, which is not an earlier node")
-                if types[j] != op.input_types[pos]:
-                    raise ProgramError(
-                        f"{where}: input {pos} must be of type {op.input_types[pos]}, "
-                        f"but node {j} is of type {types[j]}"
-                    )
-            types.append(op.output_type)
+            types.append(_check_op_node(node, where, i, types, vocab).output_type.name)
         if len(self.outputs) != len(vocab.output_types):
             raise ProgramError(f"program has {len(self.outputs)} outputs; the space needs {len(vocab.output_types)}")
         for k, o in enumerate(self.outputs):
             if not isinstance(o, int) or not 0 <= o < len(self.nodes):
                 raise ProgramError(f"output {k} refers to node {o}, which does not exist")
-            if types[o] != vocab.output_types[k]:
+            if types[o] != vocab.output_types[k].name:
                 raise ProgramError(f"output {k} must be of type {vocab.output_types[k]}, but node {o} is {types[o]}")
+        broken = vocab.broken_rule(self)
+        if broken is not None:
+            raise ProgramError(f"program breaks a rule of the space: {broken}")
         return self
 
     def node_types(self, vocab: Vocabulary) -> list[str]:
-        """The type of every node's value (the program must be valid)."""
-        ops = vocab.op_by_name
-        types = []
+        """The type (name) of every node's value (the program must be valid)."""
+        return self.node_types_and_ops(vocab)[0]
+
+    def node_types_and_ops(self, vocab: Vocabulary) -> tuple[list[str], list[Op | None]]:
+        """The type (name) of every node's value, and the op each node runs (None for inputs and
+        constants); overloads are resolved by argument types. The program must be valid."""
+        types: list[str] = []
+        ops: list[Op | None] = []
         for i, node in enumerate(self.nodes):
             if node.op == INPUT:
-                types.append(vocab.inputs[i].type)
+                types.append(vocab.inputs[i].type.name)
+                ops.append(None)
             elif node.op == CONST:
-                types.append(vocab.const_type)
+                types.append(vocab.const_type_of(node.type).name)
+                ops.append(None)
             else:
-                types.append(ops[node.op].output_type)
-        return types
+                op = vocab.resolve(node.op, [types[j] for j in node.inputs])
+                types.append(op.output_type.name)
+                ops.append(op)
+        return types, ops
 
     # ----------------------------------------------------------------- pruning
     def live(self) -> list[bool]:
@@ -173,6 +178,10 @@ class Program:
                 d["inputs"] = list(node.inputs)
             if node.value is not None:
                 d["value"] = node.value
+            if node.type is not None:
+                d["type"] = node.type
+            if node.unordered:
+                d["unordered"] = True
             nodes.append(d)
         return {"format": FORMAT, "version": VERSION, "space": self.space, "nodes": nodes, "outputs": list(self.outputs)}
 
@@ -197,7 +206,14 @@ class Program:
                 value = d.get("value")
                 if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
                     raise ProgramError(f"node {i}: \"value\" must be a number")
-                nodes.append(Node(d["op"], tuple(inputs), None if value is None else float(value)))
+                type_ = d.get("type")
+                if type_ is not None and not isinstance(type_, str):
+                    raise ProgramError(f"node {i}: \"type\" must be a type name")
+                unordered = d.get("unordered", False)
+                if not isinstance(unordered, bool):
+                    raise ProgramError(f"node {i}: \"unordered\" must be true or false")
+                value = None if value is None else float(value)
+                nodes.append(Node(d["op"], tuple(inputs), value, type_, unordered))
             outputs = data["outputs"]
             if not isinstance(outputs, list) or not all(isinstance(o, int) and not isinstance(o, bool) for o in outputs):
                 raise ProgramError("\"outputs\" must be a list of node indices")
@@ -219,14 +235,19 @@ class Program:
         return cls.from_dict(data)
 
     # ----------------------------------------------------------------- graph
-    def to_networkx(self) -> nx.DiGraph:
-        """A DiGraph: node attributes `op`, `value`, `kind` (input/const/op/output); edge attribute
-        `position` (which argument of the consumer), so `a-b` and `b-a` differ."""
+    def to_networkx(self) -> "nx.DiGraph":
+        """A DiGraph: node attributes `op`, `value`, `type` (a constant's, or None), `unordered`, `kind`
+        (input/const/op), `is_output`; edge attribute `position` (which argument of the consumer), so
+        `a-b` and `b-a` differ."""
+        import networkx as nx  # only analysis needs it; the grammar of a space loads without
+
         g = nx.DiGraph()
         outputs = set(self.outputs)
         for i, node in enumerate(self.nodes):
             kind = INPUT if node.op == INPUT else CONST if node.op == CONST else "op"
-            g.add_node(i, op=node.op, value=node.value, kind=kind, is_output=i in outputs)
+            g.add_node(
+                i, op=node.op, value=node.value, type=node.type, unordered=node.unordered, kind=kind, is_output=i in outputs
+            )
         for i, node in enumerate(self.nodes):
             for pos, j in enumerate(node.inputs):
                 # A node may read the same input twice (x*x); keep the first position as the edge and
@@ -238,21 +259,74 @@ class Program:
         return g
 
     def __repr__(self) -> str:
-        body = "; ".join(
-            f"{i}={n.op}" + (f"({','.join(map(str, n.inputs))})" if n.inputs else "") + (f"[{n.value:g}]" if n.value is not None else "")
-            for i, n in enumerate(self.nodes)
-        )
+        def show(i: int, n: Node) -> str:
+            args = ",".join(map(str, n.inputs))
+            text = f"{i}={n.op}" + ((f"{{{args}}}" if n.unordered else f"({args})") if n.inputs else "")
+            if n.value is not None:
+                text += f"[{n.value:g}" + (f":{n.type}]" if n.type is not None else "]")
+            return text
+
+        body = "; ".join(show(i, n) for i, n in enumerate(self.nodes))
         return f"Program<{self.space}: {body} -> {list(self.outputs)}>"
 
 
-# Ops commutative in every space; a space may register more via `register_commutative`.
-_ALWAYS_COMMUTATIVE = frozenset({"add", "mul", "min", "max"})
-_COMMUTATIVE_HINT: dict[str, frozenset[str]] = {}
+def _check_constant(node: Node, where: str, vocab: Vocabulary) -> str:
+    """The type (name) of a constant node, or ProgramError."""
+    if not vocab.const_types:
+        raise ProgramError(f"{where}: this space has no constants")
+    if node.inputs:
+        raise ProgramError(f"{where}: a constant reads no nodes")
+    if not isinstance(node.value, (int, float)) or not math.isfinite(node.value):
+        raise ProgramError(f"{where}: a constant needs a finite value, got {node.value!r}")
+    if node.unordered:
+        raise ProgramError(f"{where}: only the node of a variadic op is unordered")
+    type_ = vocab.const_type_of(node.type)
+    if type_ is None:
+        names = ", ".join(t.name for t in vocab.const_types)
+        raise ProgramError(f"{where}: a constant of this space is of type {names}, not {node.type!r}")
+    return type_.name
 
 
-def register_commutative(space: str, vocab: Vocabulary) -> None:
-    """Tell the canonical hash which ops of `space` are commutative (called by SearchSpace)."""
-    _COMMUTATIVE_HINT[space] = frozenset(op.name for op in vocab.ops if op.commutative)
+def _check_op_node(node: Node, where: str, i: int, types: list[str], vocab: Vocabulary) -> Op:
+    """The op an op node runs, or ProgramError naming the rule it breaks (`types`: earlier nodes')."""
+    overloads = vocab.overloads(node.op)
+    if not overloads:
+        raise ProgramError(f"{where}: unknown op; this space has {sorted(vocab.op_names)}")
+    if node.value is not None:
+        raise ProgramError(f"{where}: only constants carry a value")
+    if node.type is not None:
+        raise ProgramError(f"{where}: only constants carry a type")
+    single = overloads[0] if len(overloads) == 1 else None
+    if single is not None and single.variadic is not None:
+        least, most = single.variadic
+        if not least <= len(node.inputs) <= most:
+            raise ProgramError(f"{where}: takes {least} to {most} inputs, got {len(node.inputs)}")
+    elif single is not None and len(node.inputs) != single.arity:
+        raise ProgramError(f"{where}: takes {single.arity} inputs, got {len(node.inputs)}")
+    for pos, j in enumerate(node.inputs):
+        if not isinstance(j, int) or not 0 <= j < i:
+            raise ProgramError(f"{where}: input {pos} refers to node {j}, which is not an earlier node")
+    arg_types = [types[j] for j in node.inputs]
+    if single is not None:
+        for pos, j in enumerate(node.inputs):
+            expected = single.input_types[0 if single.variadic else pos].name
+            if types[j] != expected:
+                raise ProgramError(f"{where}: input {pos} must be of type {expected}, but node {j} is of type {types[j]}")
+        op = single
+    else:
+        op = vocab.resolve(node.op, arg_types)
+        if op is None:
+            takes = ", ".join(o.signature for o in overloads)
+            raise ProgramError(f"{where}: no {node.op} takes ({', '.join(arg_types)}); its overloads take {takes}")
+    if op.variadic is not None:
+        repeated = next((j for k, j in enumerate(node.inputs) if j in node.inputs[:k]), None)
+        if repeated is not None:
+            raise ProgramError(f"{where}: reads node {repeated} twice; a variadic op reads a set of distinct nodes")
+        if not node.unordered:
+            raise ProgramError(f"{where}: the node of variadic op {op.name} must be marked unordered")
+    elif node.unordered:
+        raise ProgramError(f"{where}: only the node of a variadic op is unordered")
+    return op
 
 
 def _hash(text: str) -> str:

@@ -1,5 +1,10 @@
 """Generic typed mutations: always valid, always different, or a clear error."""
 
+import gzip
+import importlib.util
+import json
+import pathlib
+
 import numpy as np
 import pytest
 
@@ -7,6 +12,12 @@ from evolve import mutation
 from evolve.errors import MutationError
 from evolve.ops import Input, Op, Vocabulary, elementwise_ops
 from evolve.program import Node, Program
+from evolve.search_spaces import optimizer_programs
+
+GOLDEN_DIR = pathlib.Path(__file__).parent / "golden"
+_spec = importlib.util.spec_from_file_location("make_golden", GOLDEN_DIR / "make_mutation_golden.py")
+make_golden = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(make_golden)
 
 VOCAB = Vocabulary(
     inputs=(Input("x", "real"), Input("v", "vec")),
@@ -67,3 +78,27 @@ def test_random_programs_give_outputs_of_one_type_distinct_nodes():
     rng = np.random.default_rng(0)
     distinct = [len(set(mutation.random_program(vocab, "multi", rng).outputs)) for _ in range(100)]
     assert np.mean(distinct) > 2
+
+
+def test_built_in_vocabularies_mutate_exactly_as_the_first_version():
+    """Replays tests/golden/mutation_golden.json.gz (written by the code before typed values): the same
+    programs, digests and Generator state, so published searches stay reproducible."""
+    golden = json.loads(gzip.open(GOLDEN_DIR / "mutation_golden.json.gz", "rt").read())
+    vocabularies = make_golden.vocabularies()
+    for case in golden["cases"]:
+        space, vocab = vocabularies[case["name"]]
+        rng = np.random.default_rng(case["seed"])
+        if case["kind"] == "random+each":
+            randoms = [mutation.random_program(vocab, space, rng) for _ in range(golden["random_programs"])]
+            programs = randoms + [mutation.mutate(p, vocab, rng) for p in randoms]
+        else:
+            start = optimizer_programs.SEEDS[case["start"]]() if case["start"] != "random" else None
+            programs = [start or mutation.random_program(vocab, space, rng)]
+            for _ in range(golden["chain"]):
+                programs.append(mutation.mutate(programs[-1], vocab, rng))
+        where = f"{case['name']} {case['kind']} {case['start']}"
+        for k, (program, want) in enumerate(zip(programs, case["programs"], strict=True)):
+            data = program.to_dict()
+            assert (data["nodes"], data["outputs"]) == (want["nodes"], want["outputs"]), f"{where}: program {k}"
+            assert program.digest == want["digest"], f"{where}: digest of program {k}"
+        assert int(rng.integers(2**62)) == case["next_draw"], f"{where}: the Generator advanced differently"
