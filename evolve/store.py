@@ -3,32 +3,60 @@
 One file (default ./evolve.db) in WAL mode. Each evaluation is committed before anything else learns of
 it, and every proposal sent to an executor is written as pending first, so a run killed at any moment
 (kill -9 included) resumes with no evaluation lost and none repeated: recorded individuals rebuild the
-population, pending proposals are submitted again.
+population, pending proposals are submitted again, and the random generator's state, committed in the
+same transactions, continues the same stream.
+
+The schema is versioned (design.md 10.6), so a store written today opens tomorrow: `evolve_meta`
+names the schema and its version; an older store is migrated when it is opened, in one transaction,
+by an ordered list of small steps (version k -> k+1); a store from a newer evolve is refused. A file
+that is not an evolve store is refused and never altered, whatever tables it has.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
 import json
+import logging
 import math
+import operator
+import os
 import sqlite3
+import struct
 import time
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
 
 from evolve.errors import StoreError
 from evolve.population import Individual
 from evolve.program import Program
 from evolve.space import Evaluation
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
+log = logging.getLogger(__name__)
+
+SCHEMA_NAME = "evolve.store"
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+# ---------------------------------------------------------------------------- the schema, step by step
+#
+# Each step takes a store from version k to k + 1 inside the opening transaction; a new file is
+# version 0, so a new store and a migrated one are built by the same steps. A step, once released,
+# never changes: a change to the schema is a new step at the end.
+
+
+#: The schema of the first release, as it wrote it: its stores carry no marker and are recognised by
+#: exactly these tables and columns (`_is_version_1`).
+_VERSION_1 = (
+    """CREATE TABLE runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     created REAL NOT NULL,
     config TEXT NOT NULL,            -- RunConfig as JSON
     status TEXT NOT NULL,            -- running | finished | interrupted
     reason TEXT                      -- why it stopped: budget | solved | interrupted | stalled
-);
-CREATE TABLE IF NOT EXISTS individuals (
+)""",
+    """CREATE TABLE individuals (
     run_id INTEGER NOT NULL REFERENCES runs(id),
     id INTEGER NOT NULL,             -- order of recording within the run: 1, 2, ...
     ticket INTEGER NOT NULL,         -- the proposal it answers
@@ -44,9 +72,9 @@ CREATE TABLE IF NOT EXISTS individuals (
     seconds REAL NOT NULL,
     recorded REAL NOT NULL,
     PRIMARY KEY (run_id, id)
-);
-CREATE INDEX IF NOT EXISTS individuals_fitness ON individuals(run_id, fitness);
-CREATE TABLE IF NOT EXISTS pending (
+)""",
+    "CREATE INDEX individuals_fitness ON individuals(run_id, fitness)",
+    """CREATE TABLE pending (
     run_id INTEGER NOT NULL REFERENCES runs(id),
     ticket INTEGER NOT NULL,
     program TEXT NOT NULL,
@@ -54,15 +82,55 @@ CREATE TABLE IF NOT EXISTS pending (
     parent INTEGER,
     proposal TEXT NOT NULL,
     PRIMARY KEY (run_id, ticket)
-);
-CREATE TABLE IF NOT EXISTS checkpoints (
+)""",
+    """CREATE TABLE checkpoints (
     run_id INTEGER NOT NULL REFERENCES runs(id),
     name TEXT NOT NULL,
     at_individual INTEGER NOT NULL,
     data BLOB NOT NULL,
     PRIMARY KEY (run_id, name)
-);
-"""
+)""",
+)
+
+
+def _create_version_1(db: sqlite3.Connection) -> None:
+    for statement in _VERSION_1:
+        db.execute(statement)
+
+
+def _add_marker_and_rng_state(db: sqlite3.Connection) -> None:
+    """Version 2: the schema marker; each run's random generator state (JSON, NULL for runs recorded
+    before it was kept); fitness values that version 1 stored as BLOBs read back as numbers."""
+    db.execute("CREATE TABLE evolve_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute("ALTER TABLE runs ADD COLUMN rng_state TEXT")
+    _fitness_blobs_to_numbers(db)
+
+
+def _fitness_blobs_to_numbers(db: sqlite3.Connection) -> None:
+    """Version 1 bound a numpy float32 or a JAX scalar fitness by its buffer, as a BLOB that no reader
+    can compare. Decode those (4 bytes: float32, 8 bytes: float64, native order, as they were
+    written); anything else, or a non-finite value, becomes a failure that says so."""
+    rows = db.execute("SELECT rowid, fitness FROM individuals WHERE typeof(fitness) = 'blob'").fetchall()
+    for rowid, blob in rows:
+        code = {4: "=f", 8: "=d"}.get(len(blob))
+        value = struct.unpack(code, blob)[0] if code else math.nan
+        if math.isfinite(value):
+            db.execute("UPDATE individuals SET fitness = ? WHERE rowid = ?", (value, rowid))
+        else:
+            reason = f"fitness was stored as an unreadable {len(blob)}-byte value" if code is None else f"fitness is {value}"
+            db.execute(
+                "UPDATE individuals SET fitness = NULL, error = COALESCE(error, ?) WHERE rowid = ?", (reason, rowid)
+            )
+    if rows:
+        log.info("store migration: %d fitness values stored as BLOBs now read as numbers", len(rows))
+
+
+#: MIGRATIONS[k] takes a store from version k to version k + 1.
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_create_version_1, _add_marker_and_rng_state)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+# ---------------------------------------------------------------------------- runs and their configs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,11 +151,23 @@ class RunConfig:
     stop_when_solved: bool = False
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self))
+        return _to_json(dataclasses.asdict(self))
 
     @classmethod
     def from_json(cls, text: str) -> "RunConfig":
-        return cls(**json.loads(text))
+        """Reads a config written by any evolve, older or newer: keys this one does not know are
+        ignored (and logged), keys it misses take their defaults. So a new field never breaks a store."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise StoreError(f"a run's config is not JSON ({e})") from None
+        if not isinstance(data, dict) or not isinstance(data.get("space"), str):
+            raise StoreError("a run's config names no search space")
+        known = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            log.debug("run config: ignoring keys this evolve does not know: %s", ", ".join(unknown))
+        return cls(**{key: value for key, value in data.items() if key in known})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,19 +190,44 @@ class Pending:
     proposal: dict[str, Any]
 
 
+# ---------------------------------------------------------------------------- the store
+
+
 class Store:
-    def __init__(self, path: str = "evolve.db"):
-        self.path = path
+    """An evolve store, opened (and migrated to the current schema) or created at `path`."""
+
+    def __init__(self, path: str | os.PathLike = "evolve.db"):
+        self.path = os.fspath(path)
+        _refuse_non_sqlite(self.path)
         try:
-            self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
+            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot open store {self.path}: {e}") from None
+        try:
+            self._open()
+        except BaseException:
+            self.db.close()
+            raise
+
+    def _open(self) -> None:
+        try:
+            with _Transaction(self.db, "BEGIN"):  # one snapshot, read only: what is not ours is never written
+                _schema_version(self.db, self.path)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.executescript(SCHEMA)
+            with self._transaction():  # read again under the write lock: another process may have migrated it
+                _migrate(self.db, self.path, _schema_version(self.db, self.path))
         except sqlite3.DatabaseError as e:
-            raise StoreError(f"cannot open store {path!r}: {e}") from None
+            raise StoreError(f"cannot open store {self.path}: {e}") from None
 
     def close(self) -> None:
         self.db.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
 
     # ------------------------------------------------------------------ runs
     def create_run(self, config: RunConfig) -> RunRecord:
@@ -135,7 +240,11 @@ class Store:
         row = self.db.execute("SELECT id, config, created, status, reason FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
             raise StoreError(f"no run {run_id} in {self.path}; `evolve runs --db {self.path}` lists the runs")
-        return RunRecord(row[0], RunConfig.from_json(row[1]), row[2], row[3], row[4])
+        try:
+            config = RunConfig.from_json(row[1])
+        except StoreError as e:
+            raise StoreError(f"run {run_id} in {self.path}: {e}") from None
+        return RunRecord(row[0], config, row[2], row[3], row[4])
 
     def runs(self) -> list[RunRecord]:
         ids = [r[0] for r in self.db.execute("SELECT id FROM runs ORDER BY id")]
@@ -153,13 +262,28 @@ class Store:
     def set_status(self, run_id: int, status: str, reason: str | None) -> None:
         self.db.execute("UPDATE runs SET status = ?, reason = ? WHERE id = ?", (status, reason, run_id))
 
+    def rng_state(self, run_id: int) -> dict[str, Any] | None:
+        """The random generator state last committed with the run's proposals or results (a numpy
+        `bit_generator.state`), or None for a run recorded before the state was kept."""
+        row = self.db.execute("SELECT rng_state FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"no run {run_id} in {self.path}; `evolve runs --db {self.path}` lists the runs")
+        return None if row[0] is None else json.loads(row[0])
+
     # ------------------------------------------------------------------ proposals and results
-    def add_pending(self, run_id: int, items: Sequence[Pending]) -> None:
+    def add_pending(self, run_id: int, items: Sequence[Pending], rng_state: dict[str, Any] | None = None) -> None:
+        """Write proposals as pending before they are submitted; with `rng_state`, the generator state
+        that follows them, in the same transaction."""
+        rows = [
+            (run_id, _integer(p.ticket), p.program.to_json(), p.fingerprint, _integer(p.parent), _to_json(p.proposal))
+            for p in items
+        ]
+        state = None if rng_state is None else _to_json(rng_state)
         with self._transaction():
             self.db.executemany(
-                "INSERT INTO pending (run_id, ticket, program, fingerprint, parent, proposal) VALUES (?, ?, ?, ?, ?, ?)",
-                [(run_id, p.ticket, p.program.to_json(), p.fingerprint, p.parent, json.dumps(p.proposal)) for p in items],
+                "INSERT INTO pending (run_id, ticket, program, fingerprint, parent, proposal) VALUES (?, ?, ?, ?, ?, ?)", rows
             )
+            self._write_rng_state(run_id, state)
 
     def pending(self, run_id: int) -> list[Pending]:
         rows = self.db.execute(
@@ -167,25 +291,33 @@ class Store:
         )
         return [Pending(t, Program.from_json(p), f, parent, json.loads(info)) for t, p, f, parent, info in rows]
 
-    def record(self, run_id: int, entries: Sequence[tuple[Individual, int, str | None]]) -> None:
-        """Commit (individual, ticket, fingerprint) entries and retire their pending proposals, atomically."""
+    def record(
+        self, run_id: int, entries: Sequence[tuple[Individual, int, str | None]], rng_state: dict[str, Any] | None = None
+    ) -> None:
+        """Commit (individual, ticket, fingerprint) entries and retire their pending proposals, atomically;
+        with `rng_state`, the generator state that follows them, in the same transaction."""
         now = time.time()
+        rows = [
+            (
+                run_id, _integer(ind.id), _integer(ticket), ind.program.to_json(), ind.program.digest, fingerprint,
+                _fitness_to_sql(ind.fitness), _to_json(ind.evaluation.metrics), ind.evaluation.error,
+                _integer(ind.parent), int(bool(ind.cached)), _to_json(ind.proposal), float(ind.seconds), now,
+            )
+            for ind, ticket, fingerprint in entries
+        ]
+        state = None if rng_state is None else _to_json(rng_state)
         with self._transaction():
             self.db.executemany(
                 "INSERT INTO individuals (run_id, id, ticket, program, digest, fingerprint, fitness, metrics, error,"
                 " parent, cached, proposal, seconds, recorded) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        run_id, ind.id, ticket, ind.program.to_json(), ind.program.digest, fingerprint,
-                        _fitness_to_sql(ind.fitness), json.dumps(ind.evaluation.metrics), ind.evaluation.error,
-                        ind.parent, int(ind.cached), json.dumps(ind.proposal), ind.seconds, now,
-                    )
-                    for ind, ticket, fingerprint in entries
-                ],
+                rows,
             )
-            self.db.executemany(
-                "DELETE FROM pending WHERE run_id = ? AND ticket = ?", [(run_id, ticket) for _, ticket, _ in entries]
-            )
+            self.db.executemany("DELETE FROM pending WHERE run_id = ? AND ticket = ?", [(run_id, row[2]) for row in rows])
+            self._write_rng_state(run_id, state)
+
+    def _write_rng_state(self, run_id: int, state: str | None) -> None:
+        if state is not None:
+            self.db.execute("UPDATE runs SET rng_state = ? WHERE id = ?", (state, run_id))
 
     def next_ticket(self, run_id: int) -> int:
         row = self.db.execute(
@@ -232,6 +364,16 @@ class Store:
         ).fetchone()
         return int(row[0]), int(row[1])
 
+    def failure_reasons(self, run_id: int) -> list[tuple[str, int]]:
+        """Why the run's evaluations failed, as (reason, count), most common first. Answers from the
+        duplicate cache repeat an evaluation and are not counted again."""
+        rows = self.db.execute(
+            "SELECT COALESCE(error, 'no reason recorded') AS reason, COUNT(*) AS n FROM individuals"
+            " WHERE run_id = ? AND fitness IS NULL AND cached = 0 GROUP BY reason ORDER BY n DESC, reason",
+            (run_id,),
+        )
+        return [(reason, n) for reason, n in rows]
+
     def fitness_history(self, run_id: int) -> list[tuple[int, float, bool]]:
         """(individual id, fitness, cached) in recording order."""
         rows = self.db.execute("SELECT id, fitness, cached FROM individuals WHERE run_id = ? ORDER BY id", (run_id,))
@@ -248,7 +390,7 @@ class Store:
     def save_checkpoint(self, run_id: int, name: str, at_individual: int, data: bytes) -> None:
         self.db.execute(
             "INSERT OR REPLACE INTO checkpoints (run_id, name, at_individual, data) VALUES (?, ?, ?, ?)",
-            (run_id, name, at_individual, data),
+            (run_id, name, _integer(at_individual), bytes(data)),
         )
 
     def load_checkpoint(self, run_id: int, name: str) -> tuple[int, bytes] | None:
@@ -257,23 +399,144 @@ class Store:
         ).fetchone()
         return None if row is None else (row[0], row[1])
 
-    def _transaction(self):
+    def _transaction(self) -> "_Transaction":
         return _Transaction(self.db)
 
 
 class _Transaction:
-    def __init__(self, db: sqlite3.Connection):
+    """BEGIN IMMEDIATE (the write lock, taken at once) by default; "BEGIN" for a consistent read."""
+
+    def __init__(self, db: sqlite3.Connection, begin: str = "BEGIN IMMEDIATE"):
         self.db = db
+        self.begin = begin
 
-    def __enter__(self):
-        self.db.execute("BEGIN IMMEDIATE")
+    def __enter__(self) -> None:
+        self.db.execute(self.begin)
 
-    def __exit__(self, exc_type, exc, tb):
+    def __exit__(self, exc_type, exc, tb) -> None:
         self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
 
 
-def _fitness_to_sql(f: float) -> float | None:
-    return None if math.isinf(f) and f < 0 else f
+# ---------------------------------------------------------------------------- opening: whose file is it?
+
+
+def _refuse_non_sqlite(path: str) -> None:
+    """A file that exists and is not SQLite is not opened at all (SQLite would only say 'file is not a
+    database' later). A missing or empty file becomes a new store."""
+    if path == ":memory:":
+        return
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(_SQLITE_HEADER))
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise StoreError(f"cannot open store {path}: {e.strerror}") from None
+    if head and head != _SQLITE_HEADER:
+        raise StoreError(f"{path} is not an evolve store (not an SQLite database); it was left as it is")
+
+
+def _schema_version(db: sqlite3.Connection, path: str) -> int:
+    """The schema version of the store in `db` (0 for an empty file); refuses a file that is not an
+    evolve store, and a store written by a newer evolve, without writing anything."""
+    if db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0] == 0:
+        return 0
+    tables = _tables(db)
+    if "evolve_meta" not in tables:
+        if _is_version_1(db, tables):
+            return 1
+        raise _foreign(path, tables)
+    try:
+        meta = dict(db.execute("SELECT key, value FROM evolve_meta"))
+    except sqlite3.OperationalError:  # another program's table of that name
+        raise _foreign(path, tables) from None
+    if meta.get("schema") != SCHEMA_NAME:
+        raise _foreign(path, tables)
+    try:
+        version = int(meta.get("version", ""))
+    except ValueError:
+        raise StoreError(f"{path} is an evolve store with an unreadable schema version {meta.get('version')!r}") from None
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path} was written by a newer evolve ({meta.get('written_by', 'version unknown')}, store schema"
+            f" version {version}); this is {_evolve_version()}, which reads up to version {SCHEMA_VERSION}: upgrade evolve"
+        )
+    return version
+
+
+def _migrate(db: sqlite3.Connection, path: str, version: int) -> None:
+    """Bring the store from `version` to SCHEMA_VERSION (the caller holds the transaction)."""
+    if version == SCHEMA_VERSION:
+        return
+    for step in MIGRATIONS[version:]:
+        step(db)
+    db.executemany(
+        "INSERT OR REPLACE INTO evolve_meta (key, value) VALUES (?, ?)",
+        [("schema", SCHEMA_NAME), ("version", str(SCHEMA_VERSION)), ("written_by", _evolve_version())],
+    )
+    if version > 0:
+        log.info("store %s migrated from schema version %d to %d", path, version, SCHEMA_VERSION)
+
+
+def _tables(db: sqlite3.Connection) -> set[str]:
+    rows = db.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite^_%' ESCAPE '^'")
+    return {name for (name,) in rows}
+
+
+def _layout(db: sqlite3.Connection, tables: Iterable[str]) -> dict[str, list[tuple]]:
+    """Each table's columns as SQLite describes them (name, type, not null, default, key)."""
+    query = "SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info(?) ORDER BY cid"
+    return {table: db.execute(query, (table,)).fetchall() for table in tables}
+
+
+def _is_version_1(db: sqlite3.Connection, tables: set[str]) -> bool:
+    """A store of the first release: no marker, and exactly its tables with exactly their columns."""
+    reference = sqlite3.connect(":memory:")
+    try:
+        _create_version_1(reference)
+        expected = _layout(reference, _tables(reference))
+    finally:
+        reference.close()
+    return tables == set(expected) and _layout(db, tables) == expected
+
+
+def _foreign(path: str, tables: set[str]) -> StoreError:
+    return StoreError(
+        f"{path} is not an evolve store: an SQLite database of another program (tables: {', '.join(sorted(tables)) or 'none'});"
+        " it was left as it is; pass another --db"
+    )
+
+
+def _evolve_version() -> str:
+    try:
+        return f"evolve {importlib.metadata.version('evolve')}"
+    except importlib.metadata.PackageNotFoundError:
+        return "evolve (version unknown)"
+
+
+# ---------------------------------------------------------------------------- values at the boundary
+
+
+def _to_json(value: Any) -> str:
+    return json.dumps(value, default=_plain)
+
+
+def _plain(value: Any) -> Any:
+    """json.dumps' fallback: numpy and JAX scalars and arrays as Python numbers and lists."""
+    if isinstance(value, np.generic) or hasattr(value, "__array__"):
+        return np.asarray(value).tolist()
+    raise TypeError(f"a {type(value).__name__} cannot be stored as JSON")
+
+
+def _integer(value: Any) -> int | None:
+    """An id as a Python int: SQLite stores a numpy integer as a BLOB."""
+    return None if value is None else operator.index(value)
+
+
+def _fitness_to_sql(f: Any) -> float | None:
+    """A Python float, never a BLOB (SQLite stores numpy and JAX scalars by their bytes); NULL for a failure."""
+    value = float(f)
+    return None if math.isnan(value) or value == -math.inf else value
 
 
 def _fitness_from_sql(f: float | None) -> float:
