@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import figure_path, save_json, table  # noqa: E402
 from evolve.discriminator.training import WORST  # noqa: E402
 from evolve.engine import start_run  # noqa: E402
-from evolve.plugin_manager import default_manager  # noqa: E402
+from evolve.plugin_manager import PluginManager  # noqa: E402
 from evolve.store import RunConfig, Store  # noqa: E402
 
 #: label -> binary-predictor options; the first is the default configuration
@@ -87,7 +87,7 @@ def main() -> None:
     parser.add_argument("--evaluations", type=int, default=300)
     parser.add_argument("--seeds", type=int, default=4)
     args = parser.parse_args()
-    plugins = default_manager()
+    plugins = PluginManager()
     rows: dict[str, list[tuple[float, float, float, float]]] = {label: [] for label in CONFIGURATIONS}
     for seed in range(args.seeds):
         space, individuals, parents, children, better, novel, decided = judged_pairs(args.problem, args.evaluations, seed)

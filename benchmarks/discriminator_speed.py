@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from evolve.discriminator.online import OnlineDiscriminator
-from evolve.plugin_manager import SpaceSpec, default_manager
+from evolve.plugin_manager import PluginManager, SpaceSpec
 from evolve.population import Individual
 from evolve.program import Node, Program
 from evolve.space import Evaluation
@@ -34,7 +34,7 @@ def program_of_size(space, n: int, rng: np.random.Generator) -> Program:
 
 
 def measure(size: int, pairs: int, repeats: int) -> dict:
-    space = default_manager().make_space(SpaceSpec("symbolic-regression", {"problem": "nguyen-4", "max_nodes": 64}))
+    space = PluginManager().make_space(SpaceSpec("symbolic-regression", {"problem": "nguyen-4", "max_nodes": 64}))
     rng = np.random.default_rng(size)
     predictor = OnlineDiscriminator(space, warmup=10**9)
     programs = [program_of_size(space, size, rng) for _ in range(2 * pairs * (repeats + 1))]

@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import figure_path, save_json, table  # noqa: E402
 
 from evolve.ops import CONST, INPUT, elementwise_ops  # noqa: E402
-from evolve.plugin_manager import SpaceSpec, default_manager  # noqa: E402
+from evolve.plugin_manager import PluginManager, SpaceSpec  # noqa: E402
 
 JNP_OPS = {op.name: op.fn for op in elementwise_ops(["add", "sub", "mul", "div", "sin", "cos", "exp", "log"], "real")}
 NP_OPS = {
@@ -51,7 +51,7 @@ def main():
     parser.add_argument("--jit-programs", type=int, default=40, help="jit-per-program is slow: time a subset")
     args = parser.parse_args()
 
-    space = default_manager().make_space(SpaceSpec("symbolic-regression", {"problem": "nguyen-4"}))
+    space = PluginManager().make_space(SpaceSpec("symbolic-regression", {"problem": "nguyen-4"}))
     rng = np.random.default_rng(0)
     programs = [space.random_program(rng) for _ in range(args.programs)]
     x32 = np.asarray(space.data.x, np.float32)

@@ -29,7 +29,7 @@ import numpy as np
 
 from evolve.discriminator.training import WORST
 from evolve.engine import start_run
-from evolve.plugin_manager import default_manager
+from evolve.plugin_manager import PluginManager
 from evolve.store import RunConfig, Store
 
 #: name -> (strategy, predictor, predictor options)
@@ -238,7 +238,7 @@ def main() -> None:
     parser.add_argument("--out", default=os.path.join(RESULTS, "speedup"))
     args = parser.parse_args()
     strategies = ["re"] + [s for s in args.strategies if s != "re"]
-    spaces = args.spaces or sorted(default_manager().registry("search space"))
+    spaces = args.spaces or sorted(PluginManager().registry("search space"))
     results = {"measured": time.strftime("%Y-%m-%d %H:%M:%S"), "seeds": args.seeds, "jobs": args.jobs,
                "strategies": {s: STRATEGIES[s] for s in strategies}, "tasks": {}}
     for space in spaces:

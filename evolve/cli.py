@@ -9,7 +9,7 @@ import os
 import sys
 
 from evolve.errors import EvolveError, OptionError, ProgramError
-from evolve.plugin_manager import KINDS, SpaceSpec, default_manager
+from evolve.plugin_manager import KINDS, PluginManager, SpaceSpec
 from evolve.program import Program
 from evolve.store import RunConfig, Store
 from evolve import report
@@ -105,7 +105,7 @@ def _execute(engine, store: Store, args) -> int:
     if best:
         b = best[0]
         solved = " [solved]" if b.evaluation.metrics.get("solved") else ""
-        print(f"best: individual {b.id}, fitness {b.fitness:.6g}{solved}: {engine.space.describe(b.program)}")
+        print(f"best: individual {b.id}, fitness {b.fitness:.6g}{solved}: {report.describe(engine.space, b.program)}")
     return 0
 
 
@@ -147,10 +147,12 @@ def cmd_export(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    from evolve.executors import evaluate_safely
+
     space_options = _options(args.space_opt, "--space-opt")
     if args.problem is not None:
         space_options["problem"] = args.problem
-    space = default_manager().make_space(SpaceSpec(args.space, space_options))
+    space = PluginManager().make_space(SpaceSpec(args.space, space_options))
     try:
         with open(args.program) as f:
             program = Program.from_json(f.read())
@@ -158,15 +160,15 @@ def cmd_evaluate(args) -> int:
         raise ProgramError(f"cannot read {args.program}: {e.strerror}") from None
     if program.space != args.space:
         raise ProgramError(f"{args.program} is a program of space {program.space!r}, not {args.space!r}")
-    program.validate(space.vocabulary)
-    evaluation = space.evaluate([program])[0]
+    space.validate(program)
+    [evaluation] = evaluate_safely(space.evaluator, [program])
     print(json.dumps({"fitness": evaluation.fitness, "metrics": evaluation.metrics, "error": evaluation.error}))
-    print(space.describe(program))
+    print(report.describe(space, program))
     return 0
 
 
 def cmd_plugins(args) -> int:
-    manager = default_manager()
+    manager = PluginManager()
     plural = {"search space": "search spaces", "strategy": "strategies", "predictor": "predictors", "executor": "executors"}
     for kind in KINDS:
         registry = manager.registry(kind)
@@ -211,7 +213,8 @@ def _existing_store(path: str) -> Store:
 
 
 def _space_of(run):
-    return default_manager().make_space(SpaceSpec(run.config.space, run.config.space_options))
+    """The run's space grammar (never its evaluator: showing a run trains nothing)."""
+    return PluginManager().make_space(SpaceSpec(run.config.space, run.config.space_options))
 
 
 def _parser() -> argparse.ArgumentParser:

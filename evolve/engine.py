@@ -1,26 +1,35 @@
 """The asynchronous steady-state loop (design.md section 5).
 
-    seed population -> [propose -> evaluate -> record -> update population & strategy] until budget
+    seed population -> [propose -> fingerprint -> evaluate -> record -> population, strategy, predictor] until budget
 
 `workers` proposals are kept in flight. Each result is committed to the store first, then enters the
-population (the oldest leaves), then the strategy observes it, then new proposals fill the free
-slots. There is no generation barrier. A proposal whose behaviour fingerprint was already evaluated
-is answered from the duplicate cache: it is recorded (marked cached) and enters the population, but
-spends no evaluation of the budget.
+population (the oldest leaves), then the strategy and the predictor observe it, then new proposals
+fill the free slots. There is no generation barrier. A proposal whose behaviour fingerprint was
+already evaluated is answered from the duplicate cache: it is recorded (marked cached) and enters the
+population, but spends no evaluation of the budget.
+
+Resuming is exact: the random generator's state is committed with every write, the population is
+the last P recorded individuals, the predictor comes back from its checkpoint plus the individuals
+recorded after it, and the strategy replays the history (`Strategy.recover`). So a run killed at any
+moment and resumed proposes what the uninterrupted run would have proposed (serial, one worker).
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
-import math
+from typing import Sequence
 
 import numpy as np
 
+from evolve.boundary import checked
 from evolve.errors import EvolveError, OptionError
 from evolve.executors import WorkItem, WorkResult
-from evolve.plugin_manager import PluginManager, SpaceSpec, default_manager
+from evolve.lifecycle import Lifecycle
+from evolve.plugin_manager import PluginManager
 from evolve.population import AgingPopulation, Individual
+from evolve.program import Program
 from evolve.space import Evaluation
 from evolve.store import Pending, RunConfig, RunRecord, Store
 from evolve.strategy import Proposal
@@ -32,6 +41,8 @@ log = logging.getLogger(__name__)
 MAX_CACHE_STREAK = 10_000
 #: How often (in recorded individuals) the predictor's state is checkpointed in the store.
 CHECKPOINT_EVERY = 200
+#: After this many evaluations, a run most of whose evaluations failed says so (once) on the terminal.
+FAILURE_WARNING_AFTER = 50
 
 
 class Engine:
@@ -40,23 +51,25 @@ class Engine:
     def __init__(self, store: Store, run: RunRecord, plugins: PluginManager | None = None):
         self.store = store
         self.run = run
-        self.plugins = plugins or default_manager()
+        self.plugins = plugins or PluginManager()
         cfg: RunConfig = run.config
         self.config = cfg
-        spec = SpaceSpec(cfg.space, cfg.space_options)
-        self.space = self.plugins.make_space(spec)
+        self.space = self.plugins.make_space(self.plugins.space_spec(cfg.space, cfg.space_options))
         self.predictor = None
         strategy_options = dict(cfg.strategy_options)
         if cfg.predictor is not None:
             self.predictor = self.plugins.make_predictor(cfg.predictor, self.space, cfg.predictor_options)
             strategy_options["predictor"] = self.predictor
         self.strategy = self.plugins.make_strategy(cfg.strategy, self.space, strategy_options)
+        spec = self.plugins.space_spec(cfg.space, cfg.space_options, local=self.space)
         self.executor = self.plugins.make_executor(cfg.executor, spec, cfg.workers, cfg.executor_options)
+        self.lifecycle = Lifecycle(self.plugins.pm)
         self.population = AgingPopulation(self.strategy.population_size)
         self.in_flight: dict[int, Pending] = {}
         # fingerprint in flight -> proposals with the same behaviour, answered when its result arrives
         self.waiting: dict[str, list[Proposal]] = {}
         self.cache: dict[str, Evaluation] = {}
+        self.failures: collections.Counter[str] = collections.Counter()
         self.evaluated = 0
         self.cached = 0
         self.recorded = 0
@@ -64,21 +77,24 @@ class Engine:
         self.solved = False
         self.cache_streak = 0
         self._last_checkpoint = 0
+        self._warned_failures = False
+        self._warned_fingerprints = False
         self.rng = np.random.default_rng(cfg.seed)
 
     # ------------------------------------------------------------------ the loop
     def execute(self) -> str:
         """Run until the budget is spent (or the problem is solved, when asked); returns why it stopped."""
-        resumed = self._restore()
-        self.plugins.hook.evolve_run_started(run=self.run, resumed=resumed, evaluated=self.evaluated)
         reason = "interrupted"
         try:
+            resumed = self._restore()
+            self.lifecycle.notify("evolve_run_started", run=self.run, resumed=resumed, evaluated=self.evaluated)
             reason = self._loop()
         finally:
             self.executor.shutdown()
             status = "interrupted" if reason == "interrupted" else "finished"
             self.store.set_status(self.run.id, status, reason)
-            self.plugins.hook.evolve_run_finished(run=self.run, reason=reason)
+            self.lifecycle.notify("evolve_run_finished", run=self.run, reason=reason)
+        self._warn_about_failures(final=True)
         return reason
 
     def _loop(self) -> str:
@@ -109,11 +125,13 @@ class Engine:
             proposals = self.strategy.propose(self.population, free, self.rng)
             if not proposals:
                 return  # the strategy waits for results (e.g. its initial programs are all in flight)
-            fingerprints = self.space.fingerprints([p.program for p in proposals])
+            fingerprints = self._fingerprints([p.program for p in proposals])
             fresh: list[Pending] = []
             answered: list[tuple[Proposal, str, Evaluation]] = []
             for proposal, fingerprint in zip(proposals, fingerprints):
-                if fingerprint in self.cache:
+                if fingerprint is None:
+                    fresh.append(self._pending(proposal, None))
+                elif fingerprint in self.cache:
                     answered.append((proposal, fingerprint, self.cache[fingerprint]))
                 elif fingerprint in self.waiting:  # the same behaviour is being evaluated right now
                     self.waiting[fingerprint].append(proposal)
@@ -121,65 +139,103 @@ class Engine:
                     self.waiting[fingerprint] = []
                     fresh.append(self._pending(proposal, fingerprint))
             self.cache_streak = 0 if fresh else self.cache_streak + len(proposals)
-            self._record_cached(answered)
+            self._record(self._cached_entries(answered))
             self._submit(fresh)
             if not fresh and not answered:
                 return  # every proposal waits on an evaluation in flight: let results come first
 
-    def _pending(self, proposal: Proposal, fingerprint: str) -> Pending:
+    def _fingerprints(self, programs: Sequence[Program]) -> list[str | None]:
+        """The space's behaviour fingerprints; a program whose fingerprint cannot be computed gets
+        None (it is evaluated, never deduplicated) and the run says why, once."""
+        try:
+            out = self.space.fingerprints(programs)
+            if isinstance(out, (list, tuple)) and len(out) == len(programs) and all(isinstance(f, str) for f in out):
+                return list(out)
+            problem = f"returned {type(out).__name__} of {len(out) if hasattr(out, '__len__') else '?'} for {len(programs)} programs"
+        except Exception as e:  # noqa: BLE001 - a plugin's bug must not end the run
+            problem = f"raised {type(e).__name__}: {e}"
+        if not self._warned_fingerprints:
+            self._warned_fingerprints = True
+            log.warning("search space %r: fingerprints() %s; those programs are evaluated without the duplicate cache",
+                        self.config.space, problem)
+        out: list[str | None] = []
+        for program in programs:
+            try:
+                one = self.space.fingerprints([program])
+                out.append(one[0] if isinstance(one, (list, tuple)) and len(one) == 1 and isinstance(one[0], str) else None)
+            except Exception:  # noqa: BLE001
+                out.append(None)
+        return out
+
+    def _pending(self, proposal: Proposal, fingerprint: str | None) -> Pending:
         return Pending(self._take_ticket(), proposal.program, fingerprint, proposal.parent, proposal.info)
 
     def _take_ticket(self) -> int:
         self.next_ticket += 1
         return self.next_ticket - 1
 
+    def _rng_state(self) -> dict:
+        return self.rng.bit_generator.state
+
     def _submit(self, items: list[Pending]) -> None:
         if not items:
             return
-        self.store.add_pending(self.run.id, items)
+        self.store.add_pending(self.run.id, items, rng_state=self._rng_state())
         for item in items:
             self.in_flight[item.ticket] = item
         self.executor.submit([WorkItem(item.ticket, item.program) for item in items])
 
     # ------------------------------------------------------------------ recording
-    def _record_cached(self, answered: list[tuple[Proposal, str, Evaluation]]) -> None:
-        """Record proposals answered by the duplicate cache (no evaluation spent)."""
-        if not answered:
-            return
-        entries = []
-        for proposal, fingerprint, evaluation in answered:
-            individual = Individual(
-                self.recorded + len(entries) + 1, proposal.program, evaluation, proposal.parent, True, proposal.info, 0.0
-            )
-            entries.append((individual, self._take_ticket(), fingerprint))
-        self.store.record(self.run.id, entries)
-        self.cached += len(entries)
-        self._admit([individual for individual, _, _ in entries])
+    def _cached_entries(self, answered: list[tuple[Proposal, str, Evaluation]], first_id: int | None = None):
+        """Store entries for proposals answered by the duplicate cache (no evaluation spent)."""
+        first = self.recorded + 1 if first_id is None else first_id
+        return [
+            (Individual(first + k, proposal.program, evaluation, proposal.parent, True, proposal.info, 0.0),
+             self._take_ticket(), fingerprint)
+            for k, (proposal, fingerprint, evaluation) in enumerate(answered)
+        ]
 
     def _record_results(self, results: list[WorkResult]) -> None:
+        """Commit results, and the waiting proposals they answer, in one transaction; then admit them."""
         entries = []
         for result in results:
-            item = self.in_flight.pop(result.ticket)
+            item = self.in_flight.pop(result.ticket, None)
+            if item is None:
+                log.warning("executor %r returned a result for ticket %s, which is not in flight; ignored",
+                            self.config.executor, result.ticket)
+                continue
             individual = Individual(
-                self.recorded + len(entries) + 1, item.program, _checked(result.evaluation),
+                self.recorded + len(entries) + 1, item.program, checked(result.evaluation),
                 item.parent, False, item.proposal, result.seconds,
             )
             entries.append((individual, item.ticket, item.fingerprint))
         if not entries:
             return
-        self.store.record(self.run.id, entries)  # committed before anything else learns of them
+        evaluated = len(entries)
+        answered = [
+            (proposal, fingerprint, individual.evaluation)
+            for individual, _, fingerprint in entries[:evaluated]
+            for proposal in (self.waiting.pop(fingerprint, []) if fingerprint is not None else [])
+        ]
+        entries += self._cached_entries(answered, self.recorded + evaluated + 1)
+        self._record(entries)
+
+    def _record(self, entries: list[tuple[Individual, int, str | None]]) -> None:
+        """Commit entries (before anything else learns of them), then admit them."""
+        if not entries:
+            return
+        self.store.record(self.run.id, entries, rng_state=self._rng_state())
         for individual, _, fingerprint in entries:
+            if individual.cached:
+                self.cached += 1
+                continue
+            self.evaluated += 1
             if fingerprint is not None:
                 self.cache[fingerprint] = individual.evaluation
-        self.evaluated += len(entries)
+            if individual.evaluation.failed:
+                self.failures[individual.evaluation.error] += 1
         self._admit([individual for individual, _, _ in entries])
-        self._record_cached(
-            [
-                (proposal, fingerprint, individual.evaluation)
-                for individual, _, fingerprint in entries
-                for proposal in self.waiting.pop(fingerprint, [])
-            ]
-        )
+        self._warn_about_failures()
 
     def _admit(self, individuals: list[Individual]) -> None:
         self.recorded += len(individuals)
@@ -192,7 +248,7 @@ class Engine:
             self.predictor.observe(individuals)
             self._checkpoint_predictor()
         for individual in individuals:
-            self.plugins.hook.evolve_individual_evaluated(run=self.run, individual=individual)
+            self.lifecycle.notify("evolve_individual_evaluated", run=self.run, individual=individual)
 
     def _checkpoint_predictor(self) -> None:
         """Save the predictor's state every CHECKPOINT_EVERY recorded individuals."""
@@ -200,32 +256,51 @@ class Engine:
             self.store.save_checkpoint(self.run.id, "predictor", self.recorded, self.predictor.state())
             self._last_checkpoint = self.recorded
 
+    def _warn_about_failures(self, final: bool = False) -> None:
+        """Say on the terminal, once, that most evaluations fail, and the most common reason."""
+        failed = sum(self.failures.values())
+        if self._warned_failures or not failed or (not final and self.evaluated < FAILURE_WARNING_AFTER):
+            return
+        if failed * 2 <= self.evaluated:
+            return
+        self._warned_failures = True
+        reason, count = self.failures.most_common(1)[0]
+        log.warning("run %d: %d of %d evaluations failed; most common reason (%d times): %s "
+                    "(`evolve show %d` lists every reason)", self.run.id, failed, self.evaluated, count, reason, self.run.id)
+
     # ------------------------------------------------------------------ resume
     def _restore(self) -> bool:
-        """Rebuild the population, counters and cache from the store; resubmit pending proposals."""
+        """Rebuild the population, counters, cache, predictor and strategy from the store; resubmit
+        pending proposals."""
         self.evaluated, self.cached = self.store.counts(self.run.id)
         self.recorded = self.evaluated + self.cached
-        if self.recorded == 0 and not self.store.pending(self.run.id):
+        pending = self.store.pending(self.run.id)
+        if self.recorded == 0 and not pending:
             return False
-        for individual in self.store.individuals(self.run.id, last=self.population.capacity):
+        history = self.store.individuals(self.run.id)
+        for individual in history[-self.population.capacity:]:
             self.population.add(individual)
-            self.solved = self.solved or bool(individual.evaluation.metrics.get("solved"))
+        self.solved = any(individual.evaluation.metrics.get("solved") for individual in history)
+        self.failures.update(ind.evaluation.error for ind in history if not ind.cached and ind.evaluation.failed)
         self.cache = self.store.fingerprint_cache(self.run.id)
         if self.predictor is not None:
-            self._restore_predictor()
+            self._restore_predictor(history)
+        self.strategy.recover(history, [item.program for item in pending])
         self.next_ticket = self.store.next_ticket(self.run.id)
-        # A fresh stream: replaying the original one would re-propose what was already evaluated.
-        self.rng = np.random.default_rng([self.config.seed, self.recorded])
-        pending = self.store.pending(self.run.id)
+        state = self.store.rng_state(self.run.id)
+        if state is not None:
+            self.rng.bit_generator.state = state
+        else:  # a run recorded before the state was stored: a fresh stream, never the original one
+            self.rng = np.random.default_rng([self.config.seed, self.recorded])
         for item in pending:
             self.in_flight[item.ticket] = item
-            self.waiting[item.fingerprint] = []
+            if item.fingerprint is not None:
+                self.waiting[item.fingerprint] = []
         self.executor.submit([WorkItem(item.ticket, item.program) for item in pending])
         log.info("resumed run %d: %d evaluated, %d pending", self.run.id, self.evaluated, len(pending))
         return True
 
-
-    def _restore_predictor(self) -> None:
+    def _restore_predictor(self, history: list[Individual]) -> None:
         """Load the last checkpoint, then show the predictor what was recorded after it (or
         everything, when there is no checkpoint): it ends up having seen every individual once."""
         checkpoint = self.store.load_checkpoint(self.run.id, "predictor")
@@ -233,43 +308,34 @@ class Engine:
         if checkpoint is not None:
             seen, state = checkpoint
             self.predictor.restore(state)
-        later = [ind for ind in self.store.individuals(self.run.id) if ind.id > seen]
+        later = [ind for ind in history if ind.id > seen]
         if later:
             self.predictor.observe(later)
         self._last_checkpoint = self.recorded
 
 
-def _checked(evaluation: Evaluation) -> Evaluation:
-    """A NaN fitness is a failure, whatever the space said."""
-    if evaluation.error is None and math.isnan(evaluation.fitness):
-        return Evaluation.failure("fitness is NaN", **evaluation.metrics)
-    return evaluation
-
-
 def start_run(store: Store, config: RunConfig, plugins: PluginManager | None = None) -> Engine:
-    """Create a run in the store and an engine for it (validates the config by building everything)."""
-    plugins = plugins or default_manager()
+    """Create a run in the store and an engine for it. Everything is built before the run can start,
+    so a bad option fails with one line and leaves no run behind."""
+    plugins = plugins or PluginManager()
+    if config.budget < 1:
+        raise OptionError("budget must be at least 1")
+    if config.workers < 1:
+        raise OptionError("workers must be at least 1")
     if config.predictor is None:
         # A strategy that needs a predictor names the one to use when the run names none.
         default = getattr(plugins.lookup("strategy", config.strategy), "default_predictor", None)
         if default is not None:
             config = dataclasses.replace(config, predictor=default)
-    # Build first so a bad option fails before a run row is written.
-    spec = SpaceSpec(config.space, config.space_options)
-    space = plugins.make_space(spec)
-    strategy_options = dict(config.strategy_options)
-    if config.predictor is not None:
-        strategy_options["predictor"] = plugins.make_predictor(config.predictor, space, config.predictor_options)
-    plugins.make_strategy(config.strategy, space, strategy_options)
+    plugins.lookup("search space", config.space)
+    plugins.lookup("strategy", config.strategy)
     plugins.lookup("executor", config.executor)
-    if config.budget < 1:
-        raise OptionError("budget must be at least 1")
-    if config.workers < 1:
-        raise OptionError("workers must be at least 1")
+    if config.predictor is not None:
+        plugins.lookup("predictor", config.predictor)
     run = store.create_run(config)
     try:
         return Engine(store, run, plugins)
-    except BaseException:  # e.g. executor options a cluster rejects: leave no run that never ran
+    except BaseException:  # a bad option, or a cluster that rejects the executor: leave no run that never ran
         store.delete_run(run.id)
         raise
 

@@ -3,7 +3,8 @@
 An executor takes work items (a ticket and a program) and hands back results as they complete. The
 engine keeps `workers` items in flight. Items carry programs as data, so an executor on other
 processes or machines (Ray) rebuilds its own copy of the space from the SpaceSpec and never receives
-a pickled closure.
+a pickled closure. Wherever evaluations run, the space's evaluator is built once (design.md 10.1) and
+what it returns passes the evaluation boundary (evolve.boundary) before it leaves the worker.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ import time
 import traceback
 from typing import Sequence
 
+from evolve.boundary import checked_batch
 from evolve.hookspecs import hookimpl
-from evolve.plugin_manager import SpaceSpec, build_space
+from evolve.plugin_manager import SpaceSpec
 from evolve.program import Program
-from evolve.space import Evaluation
+from evolve.space import Evaluation, Evaluator
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,21 +53,19 @@ class Executor(abc.ABC):
         """Release workers; in-flight items are abandoned (the store still lists them as pending)."""
 
 
-def evaluate_safely(space, programs: Sequence[Program]) -> list[Evaluation]:
-    """`space.evaluate`, with failures turned into failed Evaluations: a batch that raises is
-    evaluated again one program at a time, so one bad program cannot fail its neighbours."""
+def evaluate_safely(evaluator: Evaluator, programs: Sequence[Program]) -> list[Evaluation]:
+    """`evaluator.evaluate`, checked at the boundary, with exceptions turned into failed Evaluations:
+    a batch that raises is evaluated again one program at a time, so one bad program cannot fail its
+    neighbours."""
     try:
-        evaluations = space.evaluate(programs)
-        if len(evaluations) != len(programs):
-            raise RuntimeError(f"space returned {len(evaluations)} evaluations for {len(programs)} programs")
-        return list(evaluations)
+        return checked_batch(programs, evaluator.evaluate(programs))
     except Exception:
         if len(programs) == 1:
             return [_failure_from_exception()]
     out = []
     for program in programs:
         try:
-            out.extend(space.evaluate([program]))
+            out.extend(checked_batch([program], evaluator.evaluate([program])))
         except Exception:
             out.append(_failure_from_exception())
     return out
@@ -83,7 +83,7 @@ class SerialExecutor(Executor):
     def __init__(self, space_spec: SpaceSpec, workers: int = 16):
         if workers < 1:
             raise ValueError("workers must be at least 1")
-        self.space = build_space(space_spec)
+        self.evaluator = space_spec.build().evaluator  # built here, once: this process evaluates
         self._queue: list[WorkItem] = []
 
     def submit(self, items: Sequence[WorkItem]) -> None:
@@ -94,7 +94,7 @@ class SerialExecutor(Executor):
         if not batch:
             return []
         start = time.perf_counter()
-        evaluations = evaluate_safely(self.space, [item.program for item in batch])
+        evaluations = evaluate_safely(self.evaluator, [item.program for item in batch])
         seconds = (time.perf_counter() - start) / len(batch)
         return [WorkResult(item.ticket, ev, seconds) for item, ev in zip(batch, evaluations)]
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import importlib.metadata
 import inspect
-import json
 import logging
 import types
 import typing
@@ -20,7 +19,6 @@ import pluggy
 
 from evolve import hookspecs
 from evolve.errors import OptionError, PluginError
-from evolve.program import register_commutative
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +45,31 @@ class PluginSource:
 
 @dataclasses.dataclass(frozen=True)
 class SpaceSpec:
-    """A search space by name and options: enough for any process to build its own copy."""
+    """A search space by name and options: enough for any process to build its own copy.
+
+    space_class: the class the driver's plugin manager resolved `name` to. It travels with the spec
+    (by reference, as an importable class), so a worker builds exactly the space the driver meant,
+    even one registered in code (`PluginManager(extra_plugins=...)`) rather than by entry point.
+    local: the driver's own instance, for an executor that evaluates in the driver's process; it is
+    never sent anywhere.
+    """
 
     name: str
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    space_class: type | None = dataclasses.field(default=None, compare=False)
+    local: Any = dataclasses.field(default=None, compare=False, repr=False)
+
+    def build(self):
+        """The space: the local instance when there is one, else a new one of `space_class` (looked up
+        through the entry points when the spec names none)."""
+        if self.local is not None:
+            return self.local
+        cls = self.space_class or PluginManager().lookup("search space", self.name)
+        return instantiate_space(cls, self.name, self.options)
+
+    def remote(self) -> "SpaceSpec":
+        """The spec to send to another process: name, options and class, no instance."""
+        return dataclasses.replace(self, local=None)
 
 
 class PluginManager:
@@ -109,15 +128,13 @@ class PluginManager:
 
     # ------------------------------------------------------------------ construction
     def make_space(self, spec: SpaceSpec):
-        """The space named by `spec`; one instance per spec per process, so its compiled
-        evaluator is shared by the engine and an in-process executor."""
-        key = (spec.name, json.dumps(spec.options, sort_keys=True))
-        if key not in _SPACES:
-            space = construct(self.lookup("search space", spec.name), spec.options, f"search space {spec.name!r}")
-            space.name = spec.name
-            register_commutative(spec.name, space.vocabulary)
-            _SPACES[key] = space
-        return _SPACES[key]
+        """A new instance of the space named by `spec` (its grammar; the evaluator is built only
+        where evaluations run)."""
+        return instantiate_space(self.lookup("search space", spec.name), spec.name, spec.options)
+
+    def space_spec(self, name: str, options: dict[str, Any] | None = None, local: Any = None) -> SpaceSpec:
+        """A SpaceSpec with the class this manager resolves `name` to."""
+        return SpaceSpec(name, dict(options or {}), self.lookup("search space", name), local)
 
     def make_strategy(self, name: str, space, options: dict[str, Any]):
         return construct(self.lookup("strategy", name), options, f"strategy {name!r}", space)
@@ -129,21 +146,11 @@ class PluginManager:
         return construct(self.lookup("executor", name), {"workers": workers, **options}, f"executor {name!r}", spec)
 
 
-_SPACES: dict[tuple[str, str], Any] = {}
-_DEFAULT_MANAGER: PluginManager | None = None
-
-
-def default_manager() -> PluginManager:
-    """The process-wide plugin manager (entry points are read once)."""
-    global _DEFAULT_MANAGER
-    if _DEFAULT_MANAGER is None:
-        _DEFAULT_MANAGER = PluginManager()
-    return _DEFAULT_MANAGER
-
-
-def build_space(spec: SpaceSpec):
-    """The space named by `spec`, built through the process-wide plugin manager (for executors)."""
-    return default_manager().make_space(spec)
+def instantiate_space(cls: type, name: str, options: dict[str, Any]):
+    """`cls(**options)` with its options checked, named `name`."""
+    space = construct(cls, options, f"search space {name!r}")
+    space.name = name
+    return space
 
 
 _SIMPLE_TYPES = {int: (int,), float: (int, float), bool: (bool,), str: (str,)}

@@ -29,7 +29,7 @@ from typing import Any, Sequence
 from evolve.errors import ClusterError
 from evolve.executors import Executor, WorkItem, WorkResult, evaluate_safely
 from evolve.hookspecs import hookimpl
-from evolve.plugin_manager import SpaceSpec, build_space
+from evolve.plugin_manager import SpaceSpec
 from evolve.program import Program
 from evolve.space import Evaluation
 
@@ -105,10 +105,10 @@ def _token_available() -> bool:
 
 
 class _Worker:
-    """One actor process: builds the space once, then evaluates what it is sent."""
+    """One actor process: builds the space and its evaluator once, then evaluates what it is sent."""
 
-    def __init__(self, space: str, options: dict[str, Any]):
-        self.space = build_space(SpaceSpec(space, options))
+    def __init__(self, spec: SpaceSpec):
+        self.evaluator = spec.build().evaluator
 
     def ready(self) -> str:
         import ray
@@ -118,7 +118,7 @@ class _Worker:
     def evaluate(self, programs: list[str]) -> tuple[list[dict[str, Any]], float]:
         """(evaluations as dicts, seconds spent)"""
         start = time.perf_counter()
-        evaluations = evaluate_safely(self.space, [Program.from_json(p) for p in programs])
+        evaluations = evaluate_safely(self.evaluator, [Program.from_json(p) for p in programs])
         return [dataclasses.asdict(e) for e in evaluations], time.perf_counter() - start
 
 
@@ -168,7 +168,7 @@ class RayExecutor(Executor):
         if max_retries < 0 or cpus_per_actor < 0 or (timeout_s is not None and timeout_s <= 0):
             raise ValueError("max_retries and cpus_per_actor must be at least 0, timeout_s above 0")
         self._owns_ray = connect(address, quiet)
-        self.spec = space_spec
+        self.spec = space_spec.remote()  # name, options and class: never the driver's instance
         self.max_retries = max_retries
         self.timeout_s = timeout_s
         self._remote = ray.remote(_Worker).options(num_cpus=cpus_per_actor, max_restarts=0, max_concurrency=1)
@@ -218,7 +218,7 @@ class RayExecutor(Executor):
 
     # ------------------------------------------------------------------ actors
     def _start_actor(self) -> None:
-        actor = self._remote.remote(self.spec.name, self.spec.options)
+        actor = self._remote.remote(self.spec)
         self._starting[actor.ready.remote()] = actor
 
     def _actor_started(self, ref) -> None:

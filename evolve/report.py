@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import collections
 import datetime
+import logging
 import math
 
 from evolve.population import Individual
 from evolve.store import RunRecord, Store
+
+log = logging.getLogger(__name__)
+
+
+def describe(space, program) -> str:
+    """`space.describe(program)`, or a short note when the space's describe raises (a report of a
+    run never fails because of one program)."""
+    try:
+        return str(space.describe(program))
+    except Exception as e:  # noqa: BLE001 - plugin code
+        log.debug("describe failed", exc_info=True)
+        return f"(describe failed: {type(e).__name__}: {e}) {program!r}"
 
 
 def best_so_far(history: list[tuple[int, float, bool]]) -> list[tuple[int, float]]:
@@ -66,7 +80,7 @@ def top_table(store: Store, run: RunRecord, space, n: int) -> str:
     for ind in store.top(run.id, n):
         parent = "-" if ind.parent is None else str(ind.parent)
         solved = "  [solved]" if ind.evaluation.metrics.get("solved") else ""
-        lines.append(f"{ind.id:>7}  {ind.fitness:>10.6g}  {parent:>7}  {space.describe(ind.program)}{solved}")
+        lines.append(f"{ind.id:>7}  {ind.fitness:>10.6g}  {parent:>7}  {describe(space, ind.program)}{solved}")
     return "\n".join(lines)
 
 
@@ -112,6 +126,10 @@ def show(store: Store, run: RunRecord, space, top: int = 5) -> str:
     seconds = sum(ind.seconds for ind in individuals) if evaluated else 0.0
     if evaluated:
         lines.append(f"evaluation time: {seconds:.2f} s in all, {seconds / evaluated * 1e3:.3f} ms each")
+    reasons = collections.Counter(ind.evaluation.error for ind in individuals if not ind.cached and ind.evaluation.failed)
+    if reasons:
+        lines.append("failures by reason:")
+        lines += [f"  {count:>7}  {reason}" for reason, count in reasons.most_common()]
     lines += predictor_lines(individuals, seconds)
     lines += ["", "best fitness so far:", ascii_curve(best_so_far(history)), "", "top programs:", top_table(store, run, space, top)]
     return "\n".join(lines)

@@ -1,8 +1,13 @@
-"""The SearchSpace contract: what a space must say and do so the engine can search it.
+"""The SearchSpace contract: a space is a light grammar and a heavy evaluator, two objects.
 
-A space names its vocabulary (inputs, outputs, ops), makes seed and random programs, mutates them
-(the generic typed mutation unless it needs its own), evaluates batches of them, fingerprints their
-behaviour for the duplicate cache, and exports them in the formats that fit it.
+The grammar (this class) says what programs look like and how they change: the vocabulary, seed and
+random programs, mutation, validity, cheap behaviour fingerprints, describe and export. It is built
+wherever programs are handled (the driver, `evolve show`, `top`, `export`, the discriminator), so its
+constructor must stay cheap: no datasets, environments or compiled training loops.
+
+The evaluator (`build_evaluator()`) holds whatever evaluation needs: data, environments, compiled
+training loops. It is built lazily, once per process that evaluates (an in-process executor, each
+Ray actor, `evolve evaluate`), and never by a driver whose evaluations run elsewhere.
 """
 
 from __future__ import annotations
@@ -12,10 +17,8 @@ import dataclasses
 import math
 from typing import Any, Sequence
 
-import numpy as np
-
 from evolve import mutation
-from evolve.errors import OptionError
+from evolve.errors import OptionError, PluginError
 from evolve.ops import Vocabulary
 from evolve.program import Program
 
@@ -42,13 +45,36 @@ class Evaluation:
         return self.error is not None
 
 
-class SearchSpace(abc.ABC):
-    """Subclass this and register the class through the `evolve_search_spaces` hook.
+class Evaluator(abc.ABC):
+    """The heavy half of a search space: evaluates batches of programs.
 
-    Constructor keyword arguments are the space's options (`evolve run SPACE --space-opt k=v`).
+    Built by `SearchSpace.build_evaluator()` once per evaluating process, and kept for every batch
+    that process evaluates, so a compiled training loop is compiled once per worker."""
+
+    @abc.abstractmethod
+    def evaluate(self, programs: Sequence[Program]) -> list[Evaluation]:
+        """Evaluate a batch; one Evaluation per program, in order. Must not compile per program.
+
+        Whatever is returned is checked at one boundary (evolve.boundary) before it is recorded:
+        a wrong count fails the whole batch, a non-finite fitness or non-JSON metrics fail that
+        program, numpy and JAX scalars are converted. An exception fails the batch's programs
+        (each is then tried alone, so one bad program does not fail its neighbours)."""
+
+
+class SearchSpace(abc.ABC):
+    """The grammar of a space. Subclass it and register the class through `evolve_search_spaces`.
+
+    Constructor keyword arguments are the space's options (`evolve run SPACE --space-opt k=v`);
+    their annotations are checked and their docstring lines are shown by `evolve plugins`.
+
+    A space provides its evaluator in one of two ways:
+    * override `build_evaluator()` to return an `Evaluator` (the heavy parts live there, built only
+      where evaluations run), or
+    * override `evaluate(programs)` directly, for a space whose evaluation needs nothing heavy (the
+      space itself is then its evaluator).
     """
 
-    #: registry name, e.g. "symbolic_regression"
+    #: registry name, e.g. "symbolic-regression" (set by the plugin manager when it builds the space)
     name: str = ""
     #: formats `export` accepts
     export_formats: tuple[str, ...] = ("json",)
@@ -56,21 +82,43 @@ class SearchSpace(abc.ABC):
     @property
     @abc.abstractmethod
     def vocabulary(self) -> Vocabulary:
-        """Inputs, output types, ops and node limit of this space's programs."""
+        """Inputs, output types, ops, node limit and validity rules of this space's programs."""
 
-    @abc.abstractmethod
+    # ------------------------------------------------------------------ evaluation
+    def build_evaluator(self) -> Evaluator:
+        """The heavy half, built once per evaluating process (see the module docstring)."""
+        if type(self).evaluate is SearchSpace.evaluate:
+            raise PluginError(
+                f"search space {self.name or type(self).__name__!r} defines neither build_evaluator() nor evaluate()"
+            )
+        return _SpaceAsEvaluator(self)
+
+    @property
+    def evaluator(self) -> Evaluator:
+        """This process's evaluator, built on first use."""
+        built = self.__dict__.get("_evaluator")
+        if built is None:
+            built = self.__dict__["_evaluator"] = self.build_evaluator()
+        return built
+
     def evaluate(self, programs: Sequence[Program]) -> list[Evaluation]:
-        """Evaluate a batch; one Evaluation per program, in order. Must not compile per program."""
+        """Evaluate a batch with this process's evaluator (built on first use)."""
+        return self.evaluator.evaluate(programs)
 
-    def seed_programs(self, rng: np.random.Generator) -> list[Program]:
+    # ------------------------------------------------------------------ programs
+    def seed_programs(self, rng) -> list[Program]:
         """Known-good programs to start a search from (e.g. SGD, Adam). None by default."""
         return []
 
-    def random_program(self, rng: np.random.Generator) -> Program:
+    def random_program(self, rng) -> Program:
         return mutation.random_program(self.vocabulary, self.name, rng)
 
-    def mutate(self, program: Program, rng: np.random.Generator) -> Program:
+    def mutate(self, program: Program, rng) -> Program:
         return mutation.mutate(program, self.vocabulary, rng)
+
+    def validate(self, program: Program) -> Program:
+        """Check `program` against this space's vocabulary and rules; raise ProgramError if it breaks one."""
+        return program.validate(self.vocabulary)
 
     def fingerprint(self, program: Program) -> str:
         """A hash of behaviour; programs with equal fingerprints share one evaluation.
@@ -87,10 +135,21 @@ class SearchSpace(abc.ABC):
 
     def export(self, program: Program, format: str) -> str:
         """The program as text in `format` (one of `export_formats`)."""
+        self.check_export_format(format)
         if format == "json":
             return program.to_json(indent=2)
-        raise OptionError(f"space {self.name!r} cannot export {format!r}; formats: {', '.join(self.export_formats)}")
+        raise OptionError(f"space {self.name!r} lists {format!r} in export_formats but does not export it")
 
     def check_export_format(self, format: str) -> None:
         if format not in self.export_formats:
             raise OptionError(f"space {self.name!r} cannot export {format!r}; formats: {', '.join(self.export_formats)}")
+
+
+class _SpaceAsEvaluator(Evaluator):
+    """A space that evaluates by its own `evaluate` method is its own evaluator."""
+
+    def __init__(self, space: SearchSpace):
+        self.space = space
+
+    def evaluate(self, programs: Sequence[Program]) -> list[Evaluation]:
+        return type(self.space).evaluate(self.space, programs)

@@ -1,7 +1,9 @@
 """The Strategy contract: how new programs are proposed from the population.
 
 A strategy is constructed as `cls(space, **options)`, says how large a population it keeps
-(`population_size`), proposes programs and observes what was evaluated. Strategies that consult a
+(`population_size`), proposes programs, observes what was evaluated, and recovers its state from a
+stored run by replaying it (like PyGlove's `recover(history)`), so a resumed run proposes what the
+uninterrupted one would have. Strategies that consult a
 predictor (PAM-RT) report what they did in `Proposal.info` (tries, predictor calls), which the store
 records with the individual.
 """
@@ -37,6 +39,13 @@ class Strategy(abc.ABC):
 
     def observe(self, individuals: Sequence[Individual]) -> None:
         """Called with every newly recorded individual (after it entered the population)."""
+
+    def recover(self, history: Sequence[Individual], pending: Sequence[Program]) -> None:
+        """Rebuild this strategy's state when a stored run resumes: `history` is every individual
+        recorded so far, in order; `pending` the programs proposed but not yet recorded (they will
+        be evaluated again). The default replays `observe` over the history, which is exact for a
+        strategy whose only state is what it observed."""
+        self.observe(history)
 
 
 def initial_proposals(space, population: AgingPopulation, n: int, rng: np.random.Generator) -> list[Proposal]:

@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from evolve.population import AgingPopulation
+from evolve.population import AgingPopulation, Individual
 from evolve.predictor import Predictor
 from evolve.program import Program
 from evolve.strategy import Proposal, Strategy
@@ -35,6 +35,14 @@ class GuidedStrategy(Strategy):
         self.population_size = population_size
         self.tournament_size = tournament_size
         self.known: set[str] = set()
+
+    def recover(self, history: Sequence[Individual], pending: Sequence[Program]) -> None:
+        """Every recorded individual and every pending program was once a proposal: their
+        fingerprints are what `remember` would have noted."""
+        super().recover(history, pending)
+        programs = [ind.program for ind in history] + list(pending)
+        for start in range(0, len(programs), 1024):
+            self.known.update(self.space.fingerprints(programs[start : start + 1024]))
 
     def novel(self, programs: Sequence[Program]) -> np.ndarray:
         """Which programs behave unlike anything proposed so far."""

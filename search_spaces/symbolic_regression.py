@@ -4,6 +4,10 @@ Operators {+, -, *, protected /, sin, cos, protected exp, protected log}; fitnes
 NRMSE is the RMSE divided by the target's standard deviation. On a benchmark, `solved` means exact
 recovery: the program equals the target formula (see expressions.recovers). Batches are evaluated by
 one compiled, vmapped interpreter: no compilation per candidate.
+
+The grammar (SymbolicRegression) holds the data, which is small, and runs programs on it for
+fingerprints; the evaluator turns the same outputs into fitness. JAX and sympy are imported only when
+programs are first run or printed, so listing plugins or runs never pays for them.
 """
 
 from __future__ import annotations
@@ -13,19 +17,14 @@ import functools
 import hashlib
 from typing import Sequence
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-import sympy
 
 from evolve import hookimpl
 from evolve.errors import OptionError
-from evolve.interpreter import Interpreter, bucket_size, enable_compilation_cache
 from evolve.ops import Input, Vocabulary, elementwise_ops
 from evolve.program import Program
-from evolve.space import Evaluation, SearchSpace
+from evolve.space import Evaluation, Evaluator, SearchSpace
 
-from evolve.search_spaces import expressions
 from evolve.search_spaces.nguyen import Dataset, benchmark_dataset, csv_dataset
 
 OPERATORS = ("add", "sub", "mul", "div", "sin", "cos", "exp", "log")
@@ -50,7 +49,6 @@ class SymbolicRegression(SearchSpace):
         target: the CSV column to predict (default: the last).
         constants: allow constant nodes (default: off for the benchmarks, which are defined without
         them, on for CSV data)."""
-        enable_compilation_cache()
         if problem.endswith(".csv"):
             self.data: Dataset = csv_dataset(problem, target, data_seed)
         else:
@@ -69,18 +67,36 @@ class SymbolicRegression(SearchSpace):
             max_nodes=max_nodes,
             const_type="real" if constants else None,
         )
-        self.interpreter = Interpreter(self._vocab)
         # Training points then probe points, in one array: one call gives fitness and fingerprint.
-        self._x = jnp.asarray(np.concatenate([self.data.x, self.data.probe], axis=1), jnp.float32)
+        self._x = np.concatenate([self.data.x, self.data.probe], axis=1).astype(np.float32)
         self._n_train = self.data.x.shape[1]
-        self._y = self.data.y
-        self._y_scale = float(np.std(self._y)) or 1.0
-        self._predict = jax.jit(jax.vmap(self.interpreter.run, in_axes=(0, None)))
         self._recent: collections.OrderedDict[str, np.ndarray] = collections.OrderedDict()
 
     @property
     def vocabulary(self) -> Vocabulary:
         return self._vocab
+
+    @functools.cached_property
+    def interpreter(self):
+        from evolve.interpreter import Interpreter
+
+        return Interpreter(self._vocab)
+
+    @functools.cached_property
+    def _predict(self):
+        """The compiled, vmapped interpreter over the data (built on the first program run)."""
+        import jax
+        import jax.numpy as jnp
+
+        from evolve.interpreter import enable_compilation_cache
+
+        enable_compilation_cache()
+        run = jax.jit(jax.vmap(self.interpreter.run, in_axes=(0, None)))
+        x = jnp.asarray(self._x)
+        return lambda lowered: run(lowered, x)
+
+    def build_evaluator(self) -> Evaluator:
+        return SymbolicRegressionEvaluator(self)
 
     # ------------------------------------------------------------------ evaluation
     def predictions(self, programs: Sequence[Program]) -> np.ndarray:
@@ -98,34 +114,14 @@ class SymbolicRegression(SearchSpace):
 
     def compute_predictions(self, programs: Sequence[Program]) -> np.ndarray:
         """`predictions` without the reuse: every program run by the compiled interpreter."""
+        from evolve.interpreter import bucket_size
+
         out = []
         for start in range(0, len(programs), 1024):
             chunk = programs[start : start + 1024]
             lowered = self.interpreter.lower(chunk, pad_to=bucket_size(len(chunk)))
-            out.append(np.asarray(self._predict(lowered, self._x), np.float64)[: len(chunk), 0])
+            out.append(np.asarray(self._predict(lowered), np.float64)[: len(chunk), 0])
         return np.concatenate(out) if out else np.zeros((0, self._x.shape[1]))
-
-    def evaluate(self, programs: Sequence[Program]) -> list[Evaluation]:
-        preds = self.predictions(programs)[:, : self._n_train]
-        results = []
-        for program, pred in zip(programs, preds):
-            if not np.all(np.isfinite(pred)):
-                results.append(Evaluation.failure("non-finite output"))
-                continue
-            nrmse = float(np.sqrt(np.mean((pred - self._y) ** 2)) / self._y_scale)
-            metrics = {"nrmse": nrmse}
-            if self.data.benchmark is not None:
-                proof = self._recovers(program) if nrmse < NEAR_EXACT else None
-                metrics["solved"] = proof is not None
-                if proof:
-                    metrics["proof"] = proof
-            results.append(Evaluation(1.0 / (1.0 + nrmse), metrics))
-        return results
-
-    @functools.lru_cache(maxsize=4096)
-    def _recovers(self, program: Program) -> str | None:
-        b = self.data.benchmark
-        return expressions.recovers(program, b.formula, self.data.names, b.low, b.high)
 
     def fingerprints(self, programs: Sequence[Program]) -> list[str]:
         """Outputs on training and probe points, to 6 significant digits, hashed."""
@@ -140,9 +136,17 @@ class SymbolicRegression(SearchSpace):
 
     # ------------------------------------------------------------------ export
     def describe(self, program: Program) -> str:
+        import sympy
+
+        from evolve.search_spaces import expressions
+
         return sympy.sstr(expressions.to_sympy(program.pruned(), expressions.symbols(self.data.names)))
 
     def export(self, program: Program, format: str) -> str:
+        import sympy
+
+        from evolve.search_spaces import expressions
+
         self.check_export_format(format)
         if format == "json":
             return program.to_json(indent=2)
@@ -152,6 +156,40 @@ class SymbolicRegression(SearchSpace):
         if format == "latex":
             return sympy.latex(expr)
         return sympy.sstr(expr)
+
+
+class SymbolicRegressionEvaluator(Evaluator):
+    """Fitness 1/(1 + NRMSE) from the grammar's outputs on the training points (the fingerprint of the
+    same batch computed them already: they are reused), and the exact-recovery check on benchmarks."""
+
+    def __init__(self, space: SymbolicRegression):
+        self.space = space
+        self._y = space.data.y
+        self._y_scale = float(np.std(self._y)) or 1.0
+
+    def evaluate(self, programs: Sequence[Program]) -> list[Evaluation]:
+        preds = self.space.predictions(programs)[:, : self.space._n_train]
+        results = []
+        for program, pred in zip(programs, preds):
+            if not np.all(np.isfinite(pred)):
+                results.append(Evaluation.failure("non-finite output"))
+                continue
+            nrmse = float(np.sqrt(np.mean((pred - self._y) ** 2)) / self._y_scale)
+            metrics = {"nrmse": nrmse}
+            if self.space.data.benchmark is not None:
+                proof = self._recovers(program) if nrmse < NEAR_EXACT else None
+                metrics["solved"] = proof is not None
+                if proof:
+                    metrics["proof"] = proof
+            results.append(Evaluation(1.0 / (1.0 + nrmse), metrics))
+        return results
+
+    @functools.lru_cache(maxsize=4096)
+    def _recovers(self, program: Program) -> str | None:
+        from evolve.search_spaces import expressions
+
+        b = self.space.data.benchmark
+        return expressions.recovers(program, b.formula, self.space.data.names, b.low, b.high)
 
 
 @hookimpl

@@ -2,13 +2,13 @@
 
 import pytest
 
-from evolve.plugin_manager import SpaceSpec, default_manager
+from evolve.plugin_manager import PluginManager, SpaceSpec
 
 
 @pytest.fixture(scope="session")
 def nguyen1():
     """The Nguyen-1 space, built once per session (its compiled evaluator is shared)."""
-    return default_manager().make_space(SpaceSpec("symbolic-regression", {"problem": "nguyen-1"}))
+    return PluginManager().make_space(SpaceSpec("symbolic-regression", {"problem": "nguyen-1"}))
 
 
 @pytest.fixture(scope="session")

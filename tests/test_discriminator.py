@@ -8,7 +8,7 @@ import pytest
 from evolve.discriminator import model
 from evolve.discriminator.encoding import GraphEncoder
 from evolve.discriminator.online import OnlineDiscriminator
-from evolve.plugin_manager import SpaceSpec, default_manager
+from evolve.plugin_manager import PluginManager, SpaceSpec
 from evolve.population import Individual
 from evolve.program import Node, Program
 from evolve.space import Evaluation
@@ -16,7 +16,7 @@ from evolve.space import Evaluation
 
 @pytest.fixture(scope="module")
 def space():
-    return default_manager().make_space(SpaceSpec("symbolic-regression", {"problem": "nguyen-9"}))
+    return PluginManager().make_space(SpaceSpec("symbolic-regression", {"problem": "nguyen-9"}))
 
 
 def programs(space, n: int, seed: int = 0) -> list[Program]:

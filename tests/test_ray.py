@@ -18,7 +18,7 @@ from watch import wait_until_recorded
 
 from evolve.engine import start_run
 from evolve.executors import WorkItem
-from evolve.plugin_manager import SpaceSpec, default_manager
+from evolve.plugin_manager import PluginManager, SpaceSpec
 from evolve.ray_executor import RayExecutor
 from evolve.search_spaces.sleep import _unit
 from evolve.store import RunConfig, Store
@@ -28,7 +28,7 @@ CLI = [sys.executable, "-m", "evolve.cli"]
 
 def _programs(space_options: dict, n: int, chosen, seed: int = 0):
     """n distinct random programs of the sleep space for which `chosen(program)` holds."""
-    space = default_manager().make_space(SpaceSpec("sleep", space_options))
+    space = PluginManager().make_space(SpaceSpec("sleep", space_options))
     rng = np.random.default_rng(seed)
     out = {}
     while len(out) < n:

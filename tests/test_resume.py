@@ -7,8 +7,8 @@ import sys
 
 from watch import wait_until_recorded
 
-from evolve.engine import resume_run
-from evolve.store import Store
+from evolve.engine import resume_run, start_run
+from evolve.store import RunConfig, Store
 
 BUDGET = 8000
 
@@ -63,3 +63,39 @@ def test_interrupted_run_resumes_from_the_cli(tmp_path):
     done = subprocess.run([sys.executable, "-m", "evolve.cli", "resume", "1", "--db", db], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert Store(db).counts(1)[0] == budget
+
+
+def test_guided_run_killed_and_resumed_proposes_what_an_uninterrupted_run_proposes(tmp_path):
+    """PAM-RT, serial, one worker: the random stream, the population, the predictor (checkpoint +
+    replay) and the strategy's memory of what it proposed (replay) all come back exactly."""
+    budget = 320
+    options = {"strategy": "pam-rt", "workers": 1, "budget": budget, "seed": 5,
+               "strategy_options": {"population_size": 40, "tournament_size": 5},
+               "predictor_options": {"width": 16, "heads": 2, "warmup": 60, "warmup_steps": 20, "steps": 2, "seed": 1}}
+    config = RunConfig("symbolic-regression", {"problem": "nguyen-4"}, **options)
+    reference = Store(str(tmp_path / "reference.db"))
+    start_run(reference, config).execute()
+
+    db = str(tmp_path / "killed.db")
+    cmd = [sys.executable, "-m", "evolve.cli", "run", "symbolic-regression", "--problem", "nguyen-4",
+           "--strategy", "pam-rt", "--workers", "1", "--budget", str(budget), "--seed", "5", "--db", db,
+           "--strategy-opt", "population_size=40", "--strategy-opt", "tournament_size=5",
+           *[arg for k, v in options["predictor_options"].items() for arg in ("--predictor-opt", f"{k}={v}")]]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_until_recorded(proc, db, 250)  # past the predictor's checkpoint at 200 recorded individuals
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed = Store(db)
+    assert killed.run(1).config == reference.run(1).config
+    at_kill = sum(killed.counts(1))
+    assert 200 < at_kill < budget
+    assert killed.load_checkpoint(1, "predictor") is not None
+
+    resume_run(killed, 1).execute()
+
+    def trace(store):
+        return [(i.program.digest, i.parent, i.cached, i.proposal.get("tries"), i.proposal.get("accepted"))
+                for i in store.individuals(1)]
+
+    assert trace(killed) == trace(reference)
+    assert any(i.proposal.get("guided") for i in killed.individuals(1)[at_kill:])  # the predictor was in use

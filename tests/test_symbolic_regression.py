@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from evolve.errors import OptionError
-from evolve.plugin_manager import SpaceSpec, default_manager
+from evolve.plugin_manager import PluginManager, SpaceSpec
 from evolve.program import Node, Program
 
 from evolve.search_spaces.nguyen import NGUYEN
@@ -13,7 +13,7 @@ SPACE = "symbolic-regression"
 
 
 def make(**options):
-    return default_manager().make_space(SpaceSpec(SPACE, options))
+    return PluginManager().make_space(SpaceSpec(SPACE, options))
 
 
 def x3_x2_x():
