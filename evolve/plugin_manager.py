@@ -192,3 +192,17 @@ def construct(cls: type, options: dict[str, Any], what: str, *args: Any):
         return cls(*args, **options)
     except (ValueError, TypeError) as e:
         raise OptionError(f"{what}: {e}") from None
+
+
+_REMOVED = {
+    "default_manager": "build a PluginManager() where you need one (there is no process-wide manager any more)",
+    "build_space": "call SpaceSpec.build(), or PluginManager().make_space(spec) (spaces are no longer cached per process)",
+}
+
+
+def __getattr__(name: str):
+    """Names a plugin written for evolve 0.1 may import: one clear line on how to update."""
+    if name in _REMOVED:
+        raise ImportError(f"evolve.plugin_manager.{name} was removed in evolve 0.2: {_REMOVED[name]}; "
+                          "see README 'Upgrading plugins'")
+    raise AttributeError(f"module 'evolve.plugin_manager' has no attribute {name!r}")
