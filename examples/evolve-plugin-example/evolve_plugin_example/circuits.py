@@ -103,7 +103,8 @@ class BooleanCircuits(evolve.SearchSpace):
     def build_evaluator(self) -> Evaluator:
         from evolve_plugin_example.truth_table import TruthTableEvaluator  # JAX: only where evaluations run
 
-        return TruthTableEvaluator(self._vocab, truth_table(self.bits), TARGETS[self.target])
+        table = truth_table(self.bits)
+        return TruthTableEvaluator(self._vocab, table, TARGETS[self.target](table))
 
     def describe(self, program: Program) -> str:
         """The circuit as one Python expression, e.g. `((x0 and x1) or (not x2))`."""

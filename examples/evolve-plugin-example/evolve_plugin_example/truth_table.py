@@ -8,7 +8,7 @@ A circuit is never compiled. The interpreter takes programs as arrays (`Interpre
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -21,10 +21,12 @@ from evolve.space import Evaluation, Evaluator
 
 
 class TruthTableEvaluator(Evaluator):
-    def __init__(self, vocabulary: Vocabulary, table: np.ndarray, target: Callable[[np.ndarray], np.ndarray]):
+    """table: float32 [bits, rows], the circuit's inputs; expected: bool [rows], the target's outputs."""
+
+    def __init__(self, vocabulary: Vocabulary, table: np.ndarray, expected: np.ndarray):
         self.interpreter = Interpreter(vocabulary)
-        self.table = jnp.asarray(table)  # [bits, rows]: the interpreter's inputs
-        self.expected = target(table)  # bool [rows]
+        self.table = jnp.asarray(table)
+        self.expected = expected
         self.run = jax.jit(jax.vmap(self.interpreter.run, in_axes=(0, None)))  # over programs
 
     def evaluate(self, programs: Sequence[Program]) -> list[Evaluation]:
