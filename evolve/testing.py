@@ -137,9 +137,10 @@ def check_search_space(
     if len(failures) and sum(failures.values()) == len(evaluations):
         reason, count = failures.most_common(1)[0]
         check.fail("evaluate", f"every one of {len(evaluations)} programs failed; most common reason ({count} times): {reason}")
+    failed = sum(failures.values())
     report.checks.append(
         f"evaluate: batches of 1 and {len(labelled)}, one Evaluation per program, "
-        f"{len(evaluations) - sum(failures.values())} finite fitnesses, {sum(failures.values())} failures with a reason"
+        f"{len(evaluations) - failed} finite fitnesses, {failed} failure{'s' * (failed != 1)} with a reason"
     )
     return report
 
