@@ -108,7 +108,7 @@ def check_search_space(
     prints = _fingerprints(check, space, every, labelled)
     if fresh:
         other, _ = _space(space_or_class, options)
-        if check.call("fingerprints", other.fingerprints, every) != prints:
+        if list(check.call("fingerprints", other.fingerprints, every)) != prints:
             check.fail("fingerprints", "a second instance built with the same options gives other fingerprints;"
                        " a resumed run (another process) would not recognise what it evaluated")
     report.checks.append(f"fingerprints: one str per program, the same on every call, alone or in a batch"
@@ -134,10 +134,10 @@ def check_search_space(
     _evaluations(check, evaluator, labelled[:1])
     evaluations = _evaluations(check, evaluator, labelled)
     failures = collections.Counter(e.error for e in evaluations if e.failed)
-    if len(failures) and sum(failures.values()) == len(evaluations):
-        reason, count = failures.most_common(1)[0]
-        check.fail("evaluate", f"every one of {len(evaluations)} programs failed; most common reason ({count} times): {reason}")
     failed = sum(failures.values())
+    if failed == len(evaluations):
+        reason, count = failures.most_common(1)[0]
+        check.fail("evaluate", f"every one of {failed} programs failed; most common reason ({count} times): {reason}")
     report.checks.append(
         f"evaluate: batches of 1 and {len(labelled)}, one Evaluation per program, "
         f"{len(evaluations) - failed} finite fitnesses, {failed} failure{'s' * (failed != 1)} with a reason"
