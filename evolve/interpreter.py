@@ -92,18 +92,19 @@ class Interpreter:
         consts = np.zeros((rows, self.max_nodes), np.float32)
         outputs = np.zeros((rows, n_out), np.int32)
         counts = np.zeros((rows, self.max_nodes), np.int32)
+        const_code, opcode, variadic = self._const_code, self._opcode, self._variadic  # hot loop
         for b, program in enumerate(programs):
             node_ops = program.node_types_and_ops(self.vocab)[1] if self._needs_types else None
             for i, node in enumerate(program.nodes):
                 if node.op == INPUT:
                     continue
                 if node.op == CONST:
-                    opcodes[b, i] = self._const_code[node.type]
+                    opcodes[b, i] = const_code[node.type]
                     consts[b, i] = node.value
                     continue
-                opcodes[b, i] = self._opcode[node.op] if node_ops is None else self._overload_code[node_ops[i]]
+                opcodes[b, i] = opcode[node.op] if node_ops is None else self._overload_code[node_ops[i]]
                 args[b, i, : len(node.inputs)] = node.inputs
-                if node.op in self._variadic:
+                if variadic and node.op in variadic:
                     counts[b, i] = len(node.inputs)
             outputs[b] = program.outputs
         return LoweredPrograms(opcodes, args, consts, outputs, counts)

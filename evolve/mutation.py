@@ -86,7 +86,7 @@ def change_op(program: Program, vocab: Vocabulary, rng: np.random.Generator) -> 
     for i, (node, op) in enumerate(zip(program.nodes, ops)):
         if op is None:
             continue
-        arg_types = [types[j] for j in node.inputs]
+        arg_types = tuple(types[j] for j in node.inputs)
         alternatives = [
             o for o in vocab.ops if o.name != op.name and o.output_type.name == op.output_type.name and o.accepts(arg_types)
         ]
@@ -140,7 +140,7 @@ def insert_node(program: Program, vocab: Vocabulary, rng: np.random.Generator) -
     else:
         return None
     shift = lambda j: j + 1 if j >= at else j  # noqa: E731
-    nodes = [dataclasses.replace(n, inputs=tuple(map(shift, n.inputs))) for n in program.nodes]
+    nodes = [n.with_inputs(tuple(map(shift, n.inputs))) for n in program.nodes]
     nodes.insert(at, node)
     shifted = Program(tuple(nodes), tuple(map(shift, program.outputs)), program.space)
     return _set_argument(shifted, None if consumer is None else shift(consumer), pos, at)
@@ -170,7 +170,7 @@ def delete_node(program: Program, vocab: Vocabulary, rng: np.random.Generator) -
             inputs = tuple(dict.fromkeys(inputs))
             if len(inputs) < ops[i].variadic[0]:
                 return None
-        nodes.append(dataclasses.replace(n, inputs=inputs))
+        nodes.append(n.with_inputs(inputs))
     return Program(tuple(nodes), tuple(map(renumber, program.outputs)), program.space)
 
 
@@ -198,7 +198,7 @@ def add_argument(program: Program, vocab: Vocabulary, rng: np.random.Generator) 
     i, candidates = choices[int(rng.integers(len(choices)))]
     node = program.nodes[i]
     added = candidates[int(rng.integers(len(candidates)))]
-    return _replace_node(program, i, dataclasses.replace(node, inputs=tuple(sorted(node.inputs + (added,)))))
+    return _replace_node(program, i, node.with_inputs(tuple(sorted(node.inputs + (added,)))))
 
 
 def remove_argument(program: Program, vocab: Vocabulary, rng: np.random.Generator) -> Program | None:
@@ -212,7 +212,7 @@ def remove_argument(program: Program, vocab: Vocabulary, rng: np.random.Generato
     i = choices[int(rng.integers(len(choices)))]
     node = program.nodes[i]
     k = int(rng.integers(len(node.inputs)))
-    return _replace_node(program, i, dataclasses.replace(node, inputs=node.inputs[:k] + node.inputs[k + 1 :]))
+    return _replace_node(program, i, node.with_inputs(node.inputs[:k] + node.inputs[k + 1 :]))
 
 
 Mutation = Callable[[Program, Vocabulary, np.random.Generator], "Program | None"]
@@ -284,7 +284,7 @@ def _set_argument(program: Program, consumer: int | None, pos: int, source: int)
     node = program.nodes[consumer]
     inputs = list(node.inputs)
     inputs[pos] = source
-    return _replace_node(program, consumer, dataclasses.replace(node, inputs=tuple(inputs)))
+    return _replace_node(program, consumer, node.with_inputs(tuple(inputs)))
 
 
 def _replace_node(program: Program, i: int, node: Node) -> Program:

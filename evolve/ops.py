@@ -138,7 +138,7 @@ class Op:
     def accepts(self, arg_types: Sequence[str]) -> bool:
         """Whether a node of this op may read arguments of these types (names), in this order."""
         if self.variadic is None:
-            return self._input_names == tuple(arg_types)
+            return self._input_names == (arg_types if isinstance(arg_types, tuple) else tuple(arg_types))
         least, most = self.variadic
         return least <= len(arg_types) <= most and all(t == self._input_names[0] for t in arg_types)
 

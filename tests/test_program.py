@@ -60,6 +60,19 @@ def test_commutative_spellings_are_one_program():
     assert A_MINUS_B != b_minus_a
 
 
+def test_identity_depends_on_the_program_alone():
+    """add, mul, min, max are sorted in every space; an op of another name is hashed in order even if
+    some vocabulary calls it commutative: no table filled elsewhere changes a program's identity."""
+    from evolve.ops import Op
+
+    Vocabulary((Input("a", "real"),), ("real",), (Op("hypot", ("real", "real"), "real", commutative=True),))
+    hypot_ab = prog([Node("input"), Node("input"), Node("hypot", (0, 1))], [2])
+    hypot_ba = prog([Node("input"), Node("input"), Node("hypot", (1, 0))], [2])
+    assert hypot_ab != hypot_ba
+    for name in ("add", "mul", "min", "max"):
+        assert prog([Node("input"), Node("input"), Node(name, (0, 1))], [2]) == prog([Node("input"), Node("input"), Node(name, (1, 0))], [2])
+
+
 def test_dead_nodes_and_node_order_do_not_change_identity():
     with_dead = prog([Node("input"), Node("input"), Node("sin", (0,)), Node("sub", (0, 1))], [3])
     assert with_dead.pruned().nodes == A_MINUS_B.nodes
