@@ -52,8 +52,8 @@ def test_crc32c_known_values(data, crc):
 def test_crc32c_of_many_segments_at_once_equals_one_at_a_time():
     rng = np.random.default_rng(0)
     data = rng.integers(0, 256, 5000, dtype=np.uint8)
-    starts = rng.integers(0, 4000, 300)
-    lengths = rng.integers(0, 1000, 300)
+    starts = rng.integers(0, 4000, 60)
+    lengths = rng.integers(0, 400, 60)
     together = nf.crc32c_segments(data, starts, lengths)
     assert [int(c) for c in together] == [nf.crc32c(data[s : s + n].tobytes()) for s, n in zip(starts, lengths)]
 
