@@ -11,11 +11,13 @@ import importlib
 _PUBLIC = {
     "EvolveError": "evolve.errors",
     "Evaluation": "evolve.space",
+    "Evaluator": "evolve.space",
     "Input": "evolve.ops",
     "Node": "evolve.program",
     "Op": "evolve.ops",
     "Program": "evolve.program",
     "SearchSpace": "evolve.space",
+    "ValueType": "evolve.ops",
     "Vocabulary": "evolve.ops",
     "hookimpl": "evolve.hookspecs",
 }

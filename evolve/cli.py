@@ -65,12 +65,24 @@ def cmd_run(args) -> int:
 
 
 def cmd_resume(args) -> int:
-    from evolve.engine import resume_run
+    from evolve.engine import resumable, resume_run
 
     store = Store(args.db)
-    _start_ray_first(store.run(args.run).config)
+    _start_ray_first(resumable(store, args.run).config)
     engine = resume_run(store, args.run)
     return _execute(engine, store, args)
+
+
+def _sigterm_interrupts() -> None:
+    """SIGTERM (a scheduler stopping the job, `kill`) stops a run the way Ctrl-C does: cleanly,
+    recorded as interrupted, resumable."""
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, interrupt)
 
 
 def _executor_options(args) -> dict:
@@ -93,6 +105,7 @@ def _start_ray_first(config: RunConfig) -> None:
 
 
 def _execute(engine, store: Store, args) -> int:
+    _sigterm_interrupts()
     try:
         reason = engine.execute()
     except KeyboardInterrupt:

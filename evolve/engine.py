@@ -17,6 +17,7 @@ moment and resumed proposes what the uninterrupted run would have proposed (seri
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import logging
 from typing import Sequence
@@ -26,6 +27,7 @@ import numpy as np
 from evolve.boundary import checked
 from evolve.errors import EvolveError, OptionError
 from evolve.executors import WorkItem, WorkResult
+from evolve.lease import Driver, Heartbeat
 from evolve.lifecycle import Lifecycle
 from evolve.plugin_manager import PluginManager
 from evolve.population import AgingPopulation, Individual
@@ -83,19 +85,47 @@ class Engine:
 
     # ------------------------------------------------------------------ the loop
     def execute(self) -> str:
-        """Run until the budget is spent (or the problem is solved, when asked); returns why it stopped."""
+        """Run until the budget is spent (or the problem is solved, when asked); returns why it stopped.
+
+        The run is driven by this process alone: a live driver elsewhere makes this raise StoreError,
+        before anything is changed."""
+        driver = Driver.this_process()
+        try:
+            self.store.acquire(self.run.id, driver)
+        except BaseException:
+            self.executor.shutdown()
+            raise
         reason = "interrupted"
         try:
-            resumed = self._restore()
-            self.lifecycle.notify("evolve_run_started", run=self.run, resumed=resumed, evaluated=self.evaluated)
-            reason = self._loop()
+            with self._heartbeat(driver):
+                resumed = self._restore()
+                self.lifecycle.notify("evolve_run_started", run=self.run, resumed=resumed, evaluated=self.evaluated)
+                reason = self._loop()
+        except KeyboardInterrupt:
+            raise
+        except BaseException as e:
+            reason = f"crashed: {type(e).__name__}: {e}"
+            raise
         finally:
             self.executor.shutdown()
-            status = "interrupted" if reason == "interrupted" else "finished"
-            self.store.set_status(self.run.id, status, reason)
+            status = "finished" if reason in ("budget", "solved", "stalled") else "interrupted"
+            self.store.release(self.run.id, status, reason)
             self.lifecycle.notify("evolve_run_finished", run=self.run, reason=reason)
         self._warn_about_failures(final=True)
         return reason
+
+    def _heartbeat(self, driver: Driver):
+        """Keep the run's heartbeat fresh from a thread with its own connection (none for a store in
+        memory, which no other process can see)."""
+        path = self.store.path
+        if path == ":memory:" or path.startswith("file::memory:"):
+            return contextlib.nullcontext()
+
+        def beat():
+            with Store(path) as store:
+                store.heartbeat(self.run.id, driver)
+
+        return Heartbeat(beat)
 
     def _loop(self) -> str:
         while True:
@@ -340,8 +370,17 @@ def start_run(store: Store, config: RunConfig, plugins: PluginManager | None = N
         raise
 
 
-def resume_run(store: Store, run_id: int, plugins: PluginManager | None = None) -> Engine:
+def resumable(store: Store, run_id: int) -> RunRecord:
+    """The run, if it can be resumed: not finished, and not driven by a live process (checked again,
+    atomically, when the engine takes the run)."""
     run = store.run(run_id)
     if run.status == "finished":
         raise EvolveError(f"run {run_id} already finished ({run.reason}); nothing to resume")
-    return Engine(store, run, plugins)
+    if run.state == "running" and run.driver != Driver.this_process():
+        raise EvolveError(f"run {run_id} is being driven by {run.driver.describe(run.heartbeat)}; "
+                          "wait for it to end, or stop it (Ctrl-C or kill) before resuming")
+    return run
+
+
+def resume_run(store: Store, run_id: int, plugins: PluginManager | None = None) -> Engine:
+    return Engine(store, resumable(store, run_id), plugins)

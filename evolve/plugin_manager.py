@@ -78,6 +78,7 @@ class PluginManager:
         self.pm.add_hookspecs(hookspecs)
         self.sources: list[PluginSource] = []
         self._provider: dict[tuple[str, str], str] = {}
+        self._broken: dict[str, str] = {}  # plugin name -> why its registration hook failed
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
             dist = ep.dist.name if ep.dist else "?"
             version = ep.dist.version if ep.dist else "?"
@@ -103,12 +104,31 @@ class PluginManager:
         hook = getattr(self.pm.hook, KINDS[kind])
         merged: dict[str, type] = {}
         for impl in hook.get_hookimpls():
-            for name, cls in (impl.function() or {}).items():
+            registered = self._registered(kind, impl)
+            for name, cls in registered.items():
                 if name in merged and merged[name] is not cls:
                     log.warning("%s %r is registered twice; using the one from %s", kind, name, impl.plugin_name)
                 merged[name] = cls
                 self._provider[(kind, name)] = impl.plugin_name
         return merged
+
+    def _registered(self, kind: str, impl) -> dict[str, type]:
+        """What one plugin's registration hook returns; a hook that raises or returns something else
+        than {name: class} marks that plugin broken (one warning, `evolve plugins` shows why) and the
+        others keep working."""
+        try:
+            registered = impl.function() or {}
+            if not isinstance(registered, dict) or not all(isinstance(k, str) and isinstance(v, type) for k, v in registered.items()):
+                raise TypeError(f"{KINDS[kind]}() must return {{name: class}}, got {registered!r:.80}")
+            return registered
+        except Exception as e:  # noqa: BLE001 - a broken plugin must not take the others down
+            error = f"{type(e).__name__}: {e}"
+            if impl.plugin_name not in self._broken:
+                self._broken[impl.plugin_name] = error
+                log.warning("plugin %r: %s", impl.plugin_name, error)
+                self.sources = [dataclasses.replace(src, error=src.error or error) if src.name == impl.plugin_name else src
+                                for src in self.sources]
+            return {}
 
     def reporters(self) -> list[str]:
         """Names of the plugins that implement lifecycle hooks."""

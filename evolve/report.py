@@ -67,8 +67,7 @@ def run_line(run: RunRecord, store: Store) -> str:
     problem = cfg.space_options.get("problem", "")
     return (
         f"{run.id:>4}  {created}  {cfg.space:<20} {str(problem):<12} {cfg.strategy:<22} "
-        f"{evaluated:>7}/{cfg.budget:<7} {cached:>7}  {best_text:>10}  {run.status}"
-        + (f" ({run.reason})" if run.reason else "")
+        f"{evaluated:>7}/{cfg.budget:<7} {cached:>7}  {best_text:>10}  {run.state}"
     )
 
 
@@ -117,7 +116,7 @@ def show(store: Store, run: RunRecord, space, top: int = 5) -> str:
     lines = [
         f"run {run.id}: {cfg.space} / {cfg.strategy}" + (f" + {cfg.predictor}" if cfg.predictor else "")
         + (f" ({options})" if options else ""),
-        f"status: {run.status}" + (f" ({run.reason})" if run.reason else "") + f"; seed {cfg.seed}; "
+        f"status: {run.state}; seed {cfg.seed}; "
         f"executor {cfg.executor} x{cfg.workers}",
         f"evaluations: {evaluated} of {cfg.budget}; failed {failed}; answered by the duplicate cache {cached}; "
         f"pending {pending}",

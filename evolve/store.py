@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from evolve.errors import StoreError
+from evolve.lease import Driver
 from evolve.population import Individual
 from evolve.program import Program
 from evolve.space import Evaluation
@@ -125,8 +126,17 @@ def _fitness_blobs_to_numbers(db: sqlite3.Connection) -> None:
         log.info("store migration: %d fitness values stored as BLOBs now read as numbers", len(rows))
 
 
+def _add_driver_lease(db: sqlite3.Connection) -> None:
+    """Version 3: which process drives each run (JSON of evolve.lease.Driver, NULL when none) and when
+    it was last heard from, so one process drives a run at a time and a dead driver shows as such."""
+    db.execute("ALTER TABLE runs ADD COLUMN driver TEXT")
+    db.execute("ALTER TABLE runs ADD COLUMN heartbeat REAL")
+
+
 #: MIGRATIONS[k] takes a store from version k to version k + 1.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_create_version_1, _add_marker_and_rng_state)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _create_version_1, _add_marker_and_rng_state, _add_driver_lease,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -172,11 +182,24 @@ class RunConfig:
 
 @dataclasses.dataclass(frozen=True)
 class RunRecord:
+    """A run as stored. `status` is what the store says (running, finished, interrupted); `state` is
+    the truth for a reader: a "running" run whose driver is gone is "stopped (driver gone)"."""
+
     id: int
     config: RunConfig
     created: float
     status: str
     reason: str | None
+    driver: Driver | None = None
+    heartbeat: float | None = None
+
+    @property
+    def state(self) -> str:
+        if self.status == "running" and (self.driver is None or not self.driver.alive(self.heartbeat)):
+            return "stopped (driver gone)"
+        if self.reason and self.reason != self.status:
+            return f"{self.status} ({self.reason})"
+        return self.status
 
 
 @dataclasses.dataclass(frozen=True)
@@ -237,14 +260,17 @@ class Store:
         return self.run(cur.lastrowid)
 
     def run(self, run_id: int) -> RunRecord:
-        row = self.db.execute("SELECT id, config, created, status, reason FROM runs WHERE id = ?", (run_id,)).fetchone()
+        row = self.db.execute(
+            "SELECT id, config, created, status, reason, driver, heartbeat FROM runs WHERE id = ?", (run_id,)
+        ).fetchone()
         if row is None:
             raise StoreError(f"no run {run_id} in {self.path}; `evolve runs --db {self.path}` lists the runs")
         try:
             config = RunConfig.from_json(row[1])
         except StoreError as e:
             raise StoreError(f"run {run_id} in {self.path}: {e}") from None
-        return RunRecord(row[0], config, row[2], row[3], row[4])
+        driver = None if row[5] is None else Driver.from_dict(json.loads(row[5]))
+        return RunRecord(row[0], config, row[2], row[3], row[4], driver, row[6])
 
     def runs(self) -> list[RunRecord]:
         ids = [r[0] for r in self.db.execute("SELECT id FROM runs ORDER BY id")]
@@ -258,6 +284,37 @@ class Store:
             for table in ("pending", "checkpoints", "runs"):
                 column = "id" if table == "runs" else "run_id"
                 self.db.execute(f"DELETE FROM {table} WHERE {column} = ?", (run_id,))
+
+    # ------------------------------------------------------------------ who drives a run
+    def acquire(self, run_id: int, driver: Driver) -> None:
+        """Make `driver` the one process driving the run, or raise StoreError naming the live process
+        that drives it. A dead driver's run is taken over."""
+        with self._transaction():
+            row = self.db.execute("SELECT status, driver, heartbeat FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise StoreError(f"no run {run_id} in {self.path}; `evolve runs --db {self.path}` lists the runs")
+            status, holder, heartbeat = row
+            if status == "running" and holder is not None:
+                current = Driver.from_dict(json.loads(holder))
+                if current != driver and current.alive(heartbeat):
+                    raise StoreError(
+                        f"run {run_id} is being driven by {current.describe(heartbeat)}; "
+                        "wait for it to end, or stop it (Ctrl-C or kill) before resuming"
+                    )
+            self.db.execute(
+                "UPDATE runs SET driver = ?, heartbeat = ?, status = 'running', reason = NULL WHERE id = ?",
+                (_to_json(driver.to_dict()), time.time(), run_id),
+            )
+
+    def heartbeat(self, run_id: int, driver: Driver) -> None:
+        """The driver is alive (it still holds the run)."""
+        self.db.execute(
+            "UPDATE runs SET heartbeat = ? WHERE id = ? AND driver = ?", (time.time(), run_id, _to_json(driver.to_dict()))
+        )
+
+    def release(self, run_id: int, status: str, reason: str | None) -> None:
+        """The driver stops driving the run, leaving it with `status` and `reason`."""
+        self.db.execute("UPDATE runs SET status = ?, reason = ?, driver = NULL WHERE id = ?", (status, reason, run_id))
 
     def set_status(self, run_id: int, status: str, reason: str | None) -> None:
         self.db.execute("UPDATE runs SET status = ?, reason = ? WHERE id = ?", (status, reason, run_id))

@@ -24,6 +24,7 @@ def test_sigkill_then_resume_ends_with_exactly_the_budget(tmp_path):
 
     store = Store(db)
     assert store.run(1).status == "running"  # it never got to say otherwise
+    assert store.run(1).state == "stopped (driver gone)"  # but its driver is gone, and readers are told so
     evaluated_at_kill, _ = store.counts(1)
     pending_at_kill = {p.ticket for p in store.pending(1)}
     assert 0 < evaluated_at_kill < BUDGET
@@ -99,3 +100,33 @@ def test_guided_run_killed_and_resumed_proposes_what_an_uninterrupted_run_propos
 
     assert trace(killed) == trace(reference)
     assert any(i.proposal.get("guided") for i in killed.individuals(1)[at_kill:])  # the predictor was in use
+
+
+def test_one_driver_at_a_time_and_sigterm_stops_cleanly(tmp_path):
+    """A second `evolve resume` of a live run is refused with one line naming the process that drives
+    it, and changes nothing; SIGTERM stops the run as Ctrl-C does; then resume finishes it."""
+    db = str(tmp_path / "run.db")
+    budget = 4000
+    cmd = [sys.executable, "-m", "evolve.cli", "run", "symbolic-regression", "--problem", "nguyen-5",
+           "--budget", str(budget), "--db", db]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_until_recorded(proc, db, 300)
+    assert proc.poll() is None
+    second = subprocess.run([sys.executable, "-m", "evolve.cli", "resume", "1", "--db", db],
+                            capture_output=True, text=True, timeout=120)
+    assert second.returncode == 2 and "Traceback" not in second.stderr
+    assert f"is being driven by process {proc.pid} on" in second.stderr
+    listing = subprocess.run([sys.executable, "-m", "evolve.cli", "runs", "--db", db], capture_output=True, text=True)
+    assert listing.stdout.rstrip().endswith("running")
+
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "evolve resume 1" in err and "Traceback" not in err, err[-2000:]
+    run = Store(db).run(1)
+    assert run.status == "interrupted" and run.state == "interrupted" and run.driver is None
+    done = subprocess.run([sys.executable, "-m", "evolve.cli", "resume", "1", "--db", db], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    store = Store(db)
+    assert store.counts(1)[0] == budget and store.pending(1) == []
+    tickets = [r[0] for r in store.db.execute("SELECT ticket FROM individuals WHERE run_id = 1")]
+    assert len(set(tickets)) == len(tickets)

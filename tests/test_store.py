@@ -94,11 +94,11 @@ def test_cli_reads_a_version_1_store(v1):
     runs = evolve_cli("runs", "--db", v1)
     assert runs.returncode == 0 and "Traceback" not in runs.stderr, runs.stderr
     lines = runs.stdout.splitlines()
-    assert len(lines) == 4 and "pam-rt" in lines[3] and "running" in lines[2]
+    assert len(lines) == 4 and "pam-rt" in lines[3] and "stopped (driver gone)" in lines[2]
 
     show = evolve_cli("show", "2", "--db", v1)
     assert show.returncode == 0 and "Traceback" not in show.stderr, show.stderr
-    assert "status: running" in show.stdout and "pending 4" in show.stdout
+    assert "status: stopped (driver gone)" in show.stdout and "pending 4" in show.stdout
 
     top = evolve_cli("top", "3", "-n", "3", "--db", v1)
     assert top.returncode == 0 and "Traceback" not in top.stderr, top.stderr
