@@ -1,16 +1,21 @@
-"""Seconds per optimizer-candidate evaluation: the compile-once training loop against building and
+"""Seconds per optimizer-candidate evaluation: the compile-once training harness against building and
 jitting an optax optimizer per candidate.
 
 Same candidates (the four seeds and mutations of them), same training suite, same lr grid and seeds,
-in one run. Both paths start with an empty, private JAX compilation cache, and their losses are
-checked against each other before any figure is reported.
+same training loop (evolve.harness), in one run. Both paths start with an empty, private JAX
+compilation cache, and their losses are checked against each other before any figure is reported.
 
-    nice -n 10 python benchmarks/optimizer_eval.py [--candidates 10]
+With --golden, also checks that the default settings reproduce, bit for bit, the fitnesses recorded
+with the code before the harness (tests/golden/optimizers.json; the fast tests check the cheap ones).
+
+    nice -n 10 python benchmarks/optimizer_eval.py [--candidates 10] [--golden]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
 import sys
 import tempfile
@@ -18,17 +23,20 @@ import time
 
 os.environ["EVOLVE_JAX_CACHE"] = tempfile.mkdtemp(prefix="evolve-bench-cache-")  # cold for both paths
 
-import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import figure_path, save_json, table  # noqa: E402
 
-from evolve.plugin_manager import SpaceSpec, default_manager  # noqa: E402
-from evolve.search_spaces import optimizer_programs  # noqa: E402
-from evolve.search_spaces.optimizer_export import to_optax  # noqa: E402
-from evolve.search_spaces.optimizer_training import optax_update, train  # noqa: E402
+from evolve.harness import Harness, program_rows  # noqa: E402
+from evolve.plugin_manager import PluginManager, SpaceSpec  # noqa: E402
+from evolve.program import Program  # noqa: E402
+from evolve.search_spaces import optimizer_programs, optimizer_tasks  # noqa: E402
+from evolve.search_spaces.optimizer_optax import to_optax  # noqa: E402
+from evolve.search_spaces.optimizer_training import optax_update, training_task  # noqa: E402
+
+GOLDEN = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "golden", "optimizers.json")
 
 
 def candidates(space, n: int, rng: np.random.Generator) -> list:
@@ -41,45 +49,65 @@ def candidates(space, n: int, rng: np.random.Generator) -> list:
     return out[:n]
 
 
-def optax_trainer(space, program, steps: int):
-    """What a search without the interpreter does: a fresh optax transformation per candidate, its
-    training loop over the suite jitted anew (vmapped over lrs and seeds exactly as the space does)."""
+def optax_harness(space, program, steps: int) -> Harness:
+    """What a search without the interpreter does: a fresh optax transformation per candidate, so a
+    fresh harness whose every task is jitted anew (same loop, grid and seeds as the space's)."""
+    optimizer = lambda _, lr: optax_update(to_optax(program, space.vocabulary, lr))  # noqa: E731
+    problems = optimizer_tasks.suite(space.suite)
+    return Harness([training_task(p, steps, optimizer) for p in problems], jnp.asarray(space.lr_grid, jnp.float32), range(space.n_seeds))
 
-    def trainer(lrs, seeds):
-        finals = []
-        for task in space.tasks:
-            def one(lr, seed, task=task):
-                init, update = optax_update(to_optax(program, space.vocabulary, lr))
-                return task.loss(train(task, steps, jax.random.key(seed), init, update))
 
-            finals.append(jax.vmap(jax.vmap(one, in_axes=(None, 0)), in_axes=(0, None))(lrs, seeds))
-        return jnp.stack(finals)
+def final_losses(outcomes) -> np.ndarray:
+    """[tasks, lrs, seeds] final losses from the harness's per-task (initial, final) outcomes."""
+    return np.stack([final for _, final in outcomes])
 
-    return jax.jit(trainer)
+
+def check_golden() -> dict:
+    """Fitnesses at the default settings against those recorded with the code before the harness."""
+    with open(GOLDEN) as f:
+        golden = json.load(f)
+    programs = {name: Program.from_dict(d) for name, d in golden["programs"].items()}
+    report = {}
+    for setting in ("train-default", "heldout-default"):
+        space = PluginManager().make_space(SpaceSpec("optimizers", golden["settings"][setting]))
+        expected = golden["fitness"][setting]
+        got = space.evaluate([programs[name] for name in expected])
+        differ = [name for (name, want), e in zip(expected.items(), got)
+                  if ((None if math.isinf(e.fitness) else e.fitness), e.error) != (want["fitness"], want["error"])]
+        print(f"golden {setting}: {len(expected) - len(differ)} of {len(expected)} fitnesses identical"
+              + (f"; differ: {', '.join(differ)}" if differ else ""))
+        report[setting] = {"programs": len(expected), "identical": len(expected) - len(differ), "differ": differ}
+    return report
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--candidates", type=int, default=10)
     parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--golden", action="store_true", help="also check the default settings' golden fitnesses")
     args = parser.parse_args()
 
     start = time.perf_counter()
-    space = default_manager().make_space(SpaceSpec("optimizers", {"steps": args.steps}))
-    setup = time.perf_counter() - start  # the one compilation per worker (plus Adam's reference run)
+    space = PluginManager().make_space(SpaceSpec("optimizers", {"steps": args.steps}))
+    grammar = time.perf_counter() - start  # what `evolve top` pays for the space
+    evaluator = space.evaluator
+    setup = time.perf_counter() - start  # the one compilation per worker, plus Adam's reference run
     programs = candidates(space, args.candidates, np.random.default_rng(0))
+    rows = program_rows(evaluator.interpreter.lower(programs))
 
     ours, once_seconds = [], []
-    for program in programs:
+    for row in rows:
         t0 = time.perf_counter()
-        ours.append(space.training_losses(program)[1])
+        ours.append(final_losses(evaluator.harness.run(row)))
         once_seconds.append(time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    space.evaluate(programs)
+    evaluate_seconds = (time.perf_counter() - t0) / len(programs)  # training plus scoring against Adam
 
-    lrs, seeds = jnp.asarray(space.lr_grid, jnp.float32), jnp.arange(space.n_seeds, dtype=jnp.int32)
     theirs, jit_seconds = [], []
     for program in programs:
         t0 = time.perf_counter()
-        theirs.append(np.asarray(optax_trainer(space, program, args.steps)(lrs, seeds)))
+        theirs.append(final_losses(optax_harness(space, program, args.steps).run(None)))
         jit_seconds.append(time.perf_counter() - t0)
 
     # The same training runs, fused differently by XLA: float32 rounding differs, and a few chaotic
@@ -90,18 +118,22 @@ def main() -> None:
     assert same.mean() > 0.9, "the two paths disagree: the comparison would be meaningless"
 
     once, per_jit = float(np.mean(once_seconds)), float(np.mean(jit_seconds))
-    rows = [
-        ["compile once (interpreter)", f"{once:.3f}", f"{setup:.1f} s once per worker"],
+    table_rows = [
+        ["compile once (harness, program as data)", f"{once:.3f}", f"{setup:.1f} s once per worker"],
+        ["  the same, with scoring against Adam", f"{evaluate_seconds:.3f}", "-"],
         ["optax + jax.jit per candidate", f"{per_jit:.3f}", "-"],
     ]
-    print(table(rows, ["method", "s / candidate", "one-off"]))
+    print(table(table_rows, ["method", "s / candidate", "one-off"]))
+    print(f"grammar only (what evolve top builds): {grammar:.3f} s")
     print(f"speed-up: {per_jit / once:.1f}x over {len(programs)} candidates "
-          f"({len(space.tasks)} tasks x {len(space.lr_grid)} lrs x {space.n_seeds} seeds x {args.steps} steps each)")
+          f"({len(evaluator.task_names)} tasks x {len(space.lr_grid)} lrs x {space.n_seeds} seeds x {args.steps} steps each)")
+    golden = check_golden() if args.golden else None
     save_json("optimizer_eval", {
-        "candidates": len(programs), "steps": args.steps, "tasks": list(space.task_names),
-        "lr_grid": list(space.lr_grid), "seeds": space.n_seeds,
-        "compile_once_setup_s": setup, "compile_once_s_per_candidate": once, "jit_per_candidate_s": per_jit,
-        "speedup": per_jit / once, "runs_agreeing": float(same.mean()), "compile_once_s": once_seconds, "jit_s": jit_seconds,
+        "candidates": len(programs), "steps": args.steps, "tasks": list(evaluator.task_names),
+        "lr_grid": list(space.lr_grid), "seeds": space.n_seeds, "grammar_s": grammar,
+        "compile_once_setup_s": setup, "compile_once_s_per_candidate": once, "evaluate_s_per_candidate": evaluate_seconds,
+        "jit_per_candidate_s": per_jit, "speedup": per_jit / once, "runs_agreeing": float(same.mean()),
+        "compile_once_s": once_seconds, "jit_s": jit_seconds, **({"golden": golden} if golden else {}),
     })
     plot(once_seconds, jit_seconds)
 

@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import RESULTS, save_json, table  # noqa: E402
 
 from evolve.engine import start_run  # noqa: E402
-from evolve.plugin_manager import SpaceSpec, default_manager  # noqa: E402
+from evolve.plugin_manager import PluginManager, SpaceSpec  # noqa: E402
 from evolve.search_spaces import optimizer_programs  # noqa: E402
 from evolve.store import RunConfig, Store  # noqa: E402
 
@@ -55,8 +55,8 @@ def main() -> None:
         os.remove(args.db)
     os.makedirs(os.path.dirname(args.db), exist_ok=True)
 
-    train = default_manager().make_space(SpaceSpec("optimizers", {}))
-    heldout = default_manager().make_space(SpaceSpec("optimizers", {"suite": "heldout"}))
+    train = PluginManager().make_space(SpaceSpec("optimizers", {}))
+    heldout = PluginManager().make_space(SpaceSpec("optimizers", {"suite": "heldout"}))
     store = Store(args.db)
     runs = [search(store, "sgd", args), search(store, "all", args)]
 

@@ -1,22 +1,16 @@
-"""Optimizer programs for people and for optax: a readable update rule, standalone Python source that
-defines an optax optimizer, and the live `optax.GradientTransformation`.
+"""Optimizer programs as text for people: a readable update rule, and standalone Python source that
+defines an optax optimizer (the live `optax.GradientTransformation` is optimizer_optax's).
 
-All three follow the space's convention: the program gives the direction u and the new state (m, v);
+Both follow the space's convention: the program gives the direction u and the new state (m, v);
 optax's update is -learning_rate * u, so `optax.apply_updates` does p <- p - lr * u, exactly as the
-search's training loop does.
+search's training loop does. Plain text: this module imports no JAX (`evolve export` needs none).
 """
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
-
-import jax
-import jax.numpy as jnp
-import optax
-
 from evolve.ops import CONST, INPUT, Vocabulary
 from evolve.program import Program
-from evolve.search_spaces.optimizer_programs import INPUT_NAMES, STATE_SLOTS
+from evolve.search_spaces.optimizer_programs import INPUT_NAMES, STATE_SLOTS, read_inputs
 
 # --------------------------------------------------------------------------- readable rule
 _INFIX = {"add": "{0} + {1}", "sub": "{0} - {1}", "mul": "{0}*{1}", "div": "{0} / {1}"}
@@ -60,64 +54,12 @@ def update_rule_text(program: Program) -> str:
     return "; ".join(lines)
 
 
-# --------------------------------------------------------------------------- live optax object
-class ProgramState(NamedTuple):
-    count: jax.Array
-    m: optax.Params
-    v: optax.Params
+def to_optax(program: Program, vocab: Vocabulary, learning_rate: float):
+    """The live `optax.GradientTransformation` (optimizer_optax.to_optax, the documented name kept
+    here; JAX and optax are imported on this call, not with this module)."""
+    from evolve.search_spaces import optimizer_optax
 
-
-def update_rule(program: Program, vocab: Vocabulary) -> Callable:
-    """rule(g, p, m, v, t) -> (u, m, v), computed with the same op functions the interpreter uses."""
-    program = program.pruned()
-    ops = vocab.op_by_name
-
-    def rule(*inputs):
-        values = []
-        for i, node in enumerate(program.nodes):
-            if node.op == INPUT:
-                values.append(inputs[i])
-            elif node.op == CONST:
-                values.append(jnp.float32(node.value))
-            else:
-                values.append(ops[node.op].fn(*(values[j] for j in node.inputs)))
-        return tuple(jnp.broadcast_to(values[o], inputs[0].shape).astype(inputs[0].dtype) for o in program.outputs)
-
-    return rule
-
-
-def to_optax(program: Program, vocab: Vocabulary, learning_rate: float) -> optax.GradientTransformation:
-    """The program as an optax optimizer: `tx.update(grads, state, params)` returns -lr * u."""
-    rule = update_rule(program, vocab)
-    reads_params = INPUT_NAMES.index("p") in _read_inputs(program)
-
-    def init(params):
-        return ProgramState(jnp.zeros([], jnp.int32), optax.tree.zeros_like(params), optax.tree.zeros_like(params))
-
-    def update(grads, state, params=None):
-        if params is None and reads_params:
-            raise ValueError("this optimizer reads the parameters: pass params to update()")
-        params = grads if params is None else params  # never read when reads_params is False
-        count = state.count + 1
-        t = count.astype(jnp.float32)
-        out = jax.tree.map(lambda g, p, m, v: rule(g, p, m, v, t), grads, params, state.m, state.v)
-        pick = lambda k: jax.tree.map(lambda _, o: o[k], grads, out)  # noqa: E731
-        updates = jax.tree.map(lambda u: -learning_rate * u, pick(0))
-        return updates, ProgramState(count, pick(1), pick(2))
-
-    return optax.GradientTransformation(init, update)
-
-
-def _read_inputs(program: Program) -> set[int]:
-    program = program.pruned()
-    live = set()
-    stack = list(program.outputs)
-    while stack:
-        i = stack.pop()
-        if i not in live:
-            live.add(i)
-            stack.extend(program.nodes[i].inputs)
-    return {i for i in live if program.nodes[i].op == INPUT}
+    return optimizer_optax.to_optax(program, vocab, learning_rate)
 
 
 # --------------------------------------------------------------------------- Python source
@@ -196,7 +138,7 @@ def to_source(program: Program) -> str:
         lines.append(f"    x{i} = {expr}")
     outs = ", ".join(f"jnp.broadcast_to({var[o]}, g.shape).astype(g.dtype)" for o in program.outputs)
     lines.append(f"    return {outs}")
-    reads_params = INPUT_NAMES.index("p") in _read_inputs(program)
+    reads_params = INPUT_NAMES.index("p") in read_inputs(program)
     check = 'if params is None:\n            raise ValueError("this optimizer reads the parameters: pass params to update()")\n        ' if reads_params else ""
     source = "\n".join(lines) + "\n" + _OPTAX_TEMPLATE.format(params_check=check, params_arg="params" if reads_params else "grads")
     return source

@@ -17,8 +17,6 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-import jax.numpy as jnp
-
 from evolve.ops import CONST, INPUT, Input, Op, Vocabulary, elementwise_ops
 from evolve.program import Node, Program
 
@@ -36,6 +34,8 @@ DIV_EPS = 1e-20
 
 def optimizer_div(a, b):
     """Protected division: a / b, and 0 where |b| <= 1e-20 (no step rather than an infinite one)."""
+    import jax.numpy as jnp  # here, not at the top: the grammar imports no JAX, only programs that run do
+
     safe = jnp.abs(b) > DIV_EPS
     return jnp.where(safe, a / jnp.where(safe, b, 1.0), 0.0)
 
@@ -110,6 +110,19 @@ def lion(b1: float = 0.9, b2: float = 0.99, weight_decay: float = 1e-3) -> Progr
     u = b.op("add", direction, b.op("mul", b.const(weight_decay), b.p))
     m = b.op("interpolate", b.g, b.m, b.const(b2))
     return b.program(u, m, b.v)
+
+
+def read_inputs(program: Program) -> set[int]:
+    """The input nodes (0 = g, 1 = p, ...) that some output depends on."""
+    program = program.pruned()
+    live = set()
+    stack = list(program.outputs)
+    while stack:
+        i = stack.pop()
+        if i not in live:
+            live.add(i)
+            stack.extend(program.nodes[i].inputs)
+    return {i for i in live if program.nodes[i].op == INPUT}
 
 
 SEEDS: dict[str, Callable[[], Program]] = {"sgd": sgd, "momentum": momentum, "adam": adam, "lion": lion}

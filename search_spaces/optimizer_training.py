@@ -1,36 +1,36 @@
-"""The inner training loop, compiled once with the optimizer program as data (design.md section 6).
+"""Training with an optimizer: the optimizers space's tasks for the shared harness (evolve/harness.py),
+and the short probe rollout whose directions fingerprint a program's behaviour.
 
-`suite_trainer` builds one jitted function that trains every task of a suite with one lowered
-program, vmapped over learning rates and seeds. A new candidate is new array *values* for that
-function, never a new compilation. `train` is the same loop for any optimizer (a program, or an
-optax transformation for comparison).
+An optimizer is a pair (init_state, update): `update(params, grad, state, t)` returns the new
+parameters and state, t being the 1-based step as float32. `program_update` makes that pair from a
+lowered program (the search's case: the program is data, compiled once); `optax_update` from an
+optax transformation (for comparisons). `training_task` turns a problem of optimizer_tasks and an
+optimizer into a harness task, so both train in exactly the same loop.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
-from evolve.interpreter import Interpreter, LoweredPrograms
+from evolve import harness
+from evolve.interpreter import Interpreter, LoweredPrograms, bucket_size, enable_compilation_cache
+from evolve.ops import Vocabulary
+from evolve.program import Program
 from evolve.search_spaces.optimizer_tasks import Task
 
 #: update(params, grad, state, t) -> (new params, new state); t is the 1-based step, float32.
 Update = Callable[[jax.Array, jax.Array, Any, jax.Array], tuple[jax.Array, Any]]
+#: optimizer(program, lr) -> (init_state(params) -> state, update); program is whatever the harness passes.
+Optimizer = Callable[[Any, jax.Array], tuple[Callable, Update]]
 
-
-def train(task: Task, steps: int, key: jax.Array, state: Any, update: Update) -> jax.Array:
-    """Full-batch training of `task` from its initialisation for `key`; returns the final parameters."""
-
-    def step(carry, t):
-        params, state = carry
-        return update(params, jax.grad(task.loss)(params), state, t), None
-
-    params = task.init(key)
-    (params, _), _ = jax.lax.scan(step, (params, state(params)), jnp.arange(1, steps + 1, dtype=jnp.float32))
-    return params
+#: probe rollout for behaviour fingerprints: steps, elements, learning rate
+PROBE_STEPS, PROBE_SIZE, PROBE_LR = 8, 12, 0.1
 
 
 def program_update(interpreter: Interpreter, program: LoweredPrograms, lr: jax.Array) -> tuple[Callable, Update]:
@@ -58,23 +58,76 @@ def optax_update(tx: optax.GradientTransformation) -> tuple[Callable, Update]:
     return tx.init, update
 
 
-def suite_trainer(interpreter: Interpreter, tasks: Sequence[Task], steps: int) -> Callable:
-    """jit(f)(program, lrs [L], seeds [S]) -> (initial losses [T, S], final losses [T, L, S]).
+def training_task(problem: Task, steps: int, optimizer: Optimizer) -> harness.Task:
+    """`problem` trained full-batch for `steps` steps by `optimizer(program, lr)`, lr being the
+    harness's grid point.
 
-    `program` is ONE lowered program (no batch axis)."""
+    State: (parameters, optimizer state, loss at initialisation). Outcome: (loss at initialisation,
+    final loss), float32 scalars per run."""
 
-    def one(task: Task, program, lr, seed):
-        key = jax.random.key(seed)
-        init, update = program_update(interpreter, program, lr)
-        return task.loss(task.init(key)), task.loss(train(task, steps, key, init, update))
+    def init(program, lr, key):
+        params = problem.init(key)
+        state, _ = optimizer(program, lr)
+        return params, state(params), problem.loss(params)
 
-    def trainer(program, lrs, seeds):
-        initial, final = [], []
-        for task in tasks:
-            per_seed = jax.vmap(lambda lr, s, task=task: one(task, program, lr, s), in_axes=(None, 0))
-            first, last = jax.vmap(per_seed, in_axes=(0, None))(lrs, seeds)
-            initial.append(first[0])
-            final.append(last)
-        return jnp.stack(initial), jnp.stack(final)
+    def step(program, lr, carry, t):
+        params, state, initial = carry
+        _, update = optimizer(program, lr)
+        params, state = update(params, jax.grad(problem.loss)(params), state, (t + 1).astype(jnp.float32))
+        return params, state, initial
 
-    return jax.jit(trainer)
+    def score(program, lr, carry):
+        params, _, initial = carry
+        return initial, problem.loss(params)
+
+    return harness.Task(problem.name, init, step, score, steps)
+
+
+def interpreted(interpreter: Interpreter) -> Optimizer:
+    """The optimizer of the search: the program the harness passes, run by `interpreter`."""
+    return lambda program, lr: program_update(interpreter, program, lr)
+
+
+class Probe:
+    """Behaviour fingerprints: the directions u of PROBE_STEPS steps on a fixed noisy quadratic.
+
+    Built by the grammar on its first `fingerprints` call (its jit compiles then, in about a second),
+    never by its constructor."""
+
+    def __init__(self, vocab: Vocabulary):
+        enable_compilation_cache()
+        self.interpreter = Interpreter(vocab)
+        self._directions = jax.jit(jax.vmap(self._rollout, in_axes=(0, None)))
+        self._problem = _probe_problem()
+
+    def _rollout(self, program: LoweredPrograms, problem: tuple[jax.Array, jax.Array]) -> jax.Array:
+        scales, noise = problem
+        init, update = program_update(self.interpreter, program, jnp.float32(PROBE_LR))
+
+        def step(carry, inputs):
+            params, state = carry
+            t, eps = inputs
+            new_params, state = update(params, scales * params + eps, state, t)
+            return (new_params, state), (params - new_params) / PROBE_LR
+
+        params = jnp.ones(PROBE_SIZE, jnp.float32)
+        ts = jnp.arange(1, PROBE_STEPS + 1, dtype=jnp.float32)
+        _, directions = jax.lax.scan(step, (params, init(params)), (ts, noise))
+        return directions
+
+    def fingerprints(self, programs: Sequence[Program]) -> list[str]:
+        """Directions of the probe rollout, to 5 significant digits, hashed."""
+        lowered = self.interpreter.lower(programs, pad_to=bucket_size(len(programs)))
+        rows = np.asarray(self._directions(lowered, self._problem), np.float64)[: len(programs)]
+        out = []
+        for row in rows.reshape(len(programs), -1):
+            text = ",".join(f"{v:.5g}" for v in row.tolist())
+            out.append(hashlib.blake2b(text.encode(), digest_size=16).hexdigest())
+        return out
+
+
+def _probe_problem() -> tuple[jax.Array, jax.Array]:
+    rng = np.random.default_rng(0)
+    scales = jnp.asarray(rng.uniform(0.1, 2.0, PROBE_SIZE), jnp.float32)
+    noise = jnp.asarray(0.3 * rng.normal(size=(PROBE_STEPS, PROBE_SIZE)), jnp.float32)
+    return scales, noise

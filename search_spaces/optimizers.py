@@ -3,47 +3,34 @@
 A program maps (g, p, m, v, t) to the direction u and the new state (m, v); training does
 p <- p - lr * u (see optimizer_programs). Each candidate trains every task of a suite
 (optimizer_tasks) for `steps` full-batch steps, at every learning rate of `lr_grid` and for `seeds`
-initialisations, in one call of a function compiled once per process (optimizer_training).
+initialisations, with the shared harness compiled once per process; its fitness is relative to Adam
+(optimizer_evaluator says exactly how).
 
-Fitness, normalized against Adam on the same tasks and settings:
-
-    loss(task)  = min over lr of (mean over seeds of the final loss)    # the best learning rate
-    score(task) = log(L0 / floor(loss)) / log(L0 / floor(loss_adam))    # L0: loss at initialisation
-    fitness     = mean over tasks of score clipped to [-1, 2]
-
-where floor(x) = max(x, 1e-6 * L0): a millionfold reduction is as good as it gets (a classifier
-that separates its data drives cross-entropy to 0, and log 0 has no scale). So Adam scores exactly 1,
-a program that does not move the parameters scores 0, and a fitness above 1 beats Adam. The log makes "10x lower loss" count the same on every task; the clip keeps one task
-(a Rosenbrock run that lands on the minimum, a diverging one) from deciding alone. A learning rate
-whose runs end non-finite is skipped; a task on which every learning rate does is a failure.
+This module is the space's grammar, which `evolve show`, `top`, `export` and a Ray driver build: it
+imports no JAX. Fingerprints compile a short probe rollout on their first call; the evaluator (the
+tasks, the compiled training, Adam's reference run) is built only where evaluations run.
 """
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import math
 from typing import Sequence
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from evolve import hookimpl
 from evolve.errors import OptionError
-from evolve.interpreter import Interpreter, LoweredPrograms, bucket_size, enable_compilation_cache
 from evolve.ops import Vocabulary
 from evolve.program import Program
-from evolve.space import Evaluation, SearchSpace
+from evolve.space import Evaluator, SearchSpace
 
-from evolve.search_spaces import optimizer_export, optimizer_programs, optimizer_tasks
-from evolve.search_spaces.optimizer_training import program_update, suite_trainer
+from evolve.search_spaces import optimizer_export, optimizer_programs
 
 DEFAULT_LR_GRID = (1e-3, 1e-2, 1e-1, 1.0)
-SCORE_RANGE = (-1.0, 2.0)
-LOSS_FLOOR = 1e-6  # relative to the loss at initialisation
 SEED_CHOICES = {"all": ("sgd", "momentum", "adam", "lion"), "sgd": ("sgd",), "none": ()}
-#: probe rollout for behaviour fingerprints: steps, elements, learning rate
-PROBE_STEPS, PROBE_SIZE, PROBE_LR = 8, 12, 0.1
+#: the task suites of optimizer_tasks.SUITES, named here so the grammar can check the option without JAX
+SUITES = ("train", "heldout")
 
 
 class Optimizers(SearchSpace):
@@ -62,36 +49,35 @@ class Optimizers(SearchSpace):
         steps: training steps per task; seeds: initialisations per task and learning rate.
         lr_grid: the learning rates tried; each task takes the program's best.
         seed_with: the seed programs, "all" (SGD, momentum, Adam, Lion), "sgd" or "none"."""
-        if steps < 1 or seeds < 1:
-            raise OptionError("steps and seeds must be at least 1")
+        if suite not in SUITES:
+            raise OptionError(f"unknown task suite {suite!r}; known: {', '.join(SUITES)}")
+        if not _is_int(steps) or not _is_int(seeds) or steps < 1 or seeds < 1:
+            raise OptionError(f"steps and seeds must be integers of at least 1, got steps={steps!r}, seeds={seeds!r}")
         if seed_with not in SEED_CHOICES:
             raise OptionError(f"seed_with must be one of {', '.join(SEED_CHOICES)}, got {seed_with!r}")
         ok = isinstance(lr_grid, (list, tuple)) and all(isinstance(lr, (int, float)) and not isinstance(lr, bool) for lr in lr_grid)
         lrs = [float(lr) for lr in lr_grid] if ok else []
         if not lrs or not all(math.isfinite(lr) and lr > 0 for lr in lrs):
             raise OptionError(f"lr_grid must be a non-empty list of positive learning rates, got {lr_grid!r}")
-        enable_compilation_cache()
-        self.seed_with = seed_with
-        self.tasks = suite_tasks = optimizer_tasks.suite(suite)
-        self.task_names = tuple(t.name for t in suite_tasks)
-        self._vocab = optimizer_programs.vocabulary(max_nodes)
-        self.interpreter = Interpreter(self._vocab)
-        self._lrs = jnp.asarray(lrs, jnp.float32)
-        self.lr_grid = tuple(lrs)
+        adam_size = len(optimizer_programs.adam().nodes)  # the evaluator's reference must fit
+        if not _is_int(max_nodes) or max_nodes < adam_size:
+            raise OptionError(f"max_nodes must be an integer of at least {adam_size} (Adam's size), got {max_nodes!r}")
+        self.suite = suite
+        self.steps = steps
         self.n_seeds = seeds
-        self._seeds = jnp.arange(seeds, dtype=jnp.int32)
-        self._trainer = suite_trainer(self.interpreter, suite_tasks, steps)
-        self._probe = jax.jit(jax.vmap(self._rollout, in_axes=(0, None)))
-        self._probe_inputs = _probe_problem()
-        self.reference = self.losses(optimizer_programs.adam())
-        initial, adam, _ = self.reference
-        stuck = [n for n, l0, la in zip(self.task_names, initial, adam) if not la < l0]
-        if stuck:
-            raise OptionError(f"Adam does not reduce the loss of {', '.join(stuck)} in {steps} steps; raise steps")
+        self.lr_grid = tuple(lrs)
+        self.seed_with = seed_with
+        self._vocab = optimizer_programs.vocabulary(max_nodes)
 
     @property
     def vocabulary(self) -> Vocabulary:
         return self._vocab
+
+    def build_evaluator(self) -> Evaluator:
+        """The tasks, the harness compiled once and Adam's reference run (about 20 s at the defaults)."""
+        from evolve.search_spaces.optimizer_evaluator import OptimizerEvaluator
+
+        return OptimizerEvaluator(self.suite, self.steps, self.lr_grid, self.n_seeds, self._vocab)
 
     # ------------------------------------------------------------------ programs
     def seed_programs(self, rng: np.random.Generator) -> list[Program]:
@@ -108,76 +94,16 @@ class Optimizers(SearchSpace):
             program = self.mutate(program, rng)
         return program
 
-    # ------------------------------------------------------------------ evaluation
-    def _one(self, program: Program) -> LoweredPrograms:
-        return jax.tree.map(lambda a: jnp.asarray(a[0]), self.interpreter.lower([program]))
-
-    def training_losses(self, program: Program) -> tuple[np.ndarray, np.ndarray]:
-        """One call of the compiled trainer: losses at initialisation [tasks, seeds] and final
-        losses [tasks, lrs, seeds]."""
-        initial, final = self._trainer(self._one(program), self._lrs, self._seeds)
-        return np.asarray(initial, np.float64), np.asarray(final, np.float64)
-
-    def losses(self, program: Program) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per task: the loss at initialisation, the best (over the lr grid) mean final loss, and the
-        learning rate that gave it; NaN where every learning rate ended non-finite."""
-        initial, final = self.training_losses(program)
-        initial = initial.mean(axis=1)
-        with np.errstate(invalid="ignore", over="ignore"):
-            per_lr = final.mean(axis=2)  # [tasks, lrs]
-        per_lr[~np.isfinite(per_lr)] = np.nan
-        best, best_lr = np.full(len(initial), np.nan), np.full(len(initial), np.nan)
-        for k, row in enumerate(per_lr):
-            if not np.all(np.isnan(row)):
-                best[k] = np.nanmin(row)
-                best_lr[k] = self.lr_grid[int(np.nanargmin(row))]
-        return initial, best, best_lr
-
-    def evaluate(self, programs: Sequence[Program]) -> list[Evaluation]:
-        return [self._evaluate(p) for p in programs]
-
-    def _evaluate(self, program: Program) -> Evaluation:
-        _, loss, lr = self.losses(program)
-        ref_initial, ref_loss, _ = self.reference
-        failed = [n for n, l in zip(self.task_names, loss) if np.isnan(l)]
-        if failed:
-            return Evaluation.failure(f"non-finite loss at every learning rate on {', '.join(failed)}")
-        floor = LOSS_FLOOR * ref_initial
-        scores = np.log(ref_initial / np.maximum(loss, floor)) / np.log(ref_initial / np.maximum(ref_loss, floor))
-        clipped = np.clip(scores, *SCORE_RANGE)
-        metrics: dict[str, float] = {}
-        for k, name in enumerate(self.task_names):
-            metrics[f"loss/{name}"] = float(loss[k])
-            metrics[f"score/{name}"] = float(scores[k])
-            metrics[f"lr/{name}"] = float(lr[k])
-        return Evaluation(float(np.mean(clipped)), metrics)
-
     # ------------------------------------------------------------------ fingerprints
-    def _rollout(self, program: LoweredPrograms, problem: tuple[jax.Array, jax.Array]) -> jax.Array:
-        """The directions u of PROBE_STEPS steps on a fixed noisy quadratic: a behaviour signature."""
-        scales, noise = problem
-        init, update = program_update(self.interpreter, program, jnp.float32(PROBE_LR))
+    @functools.cached_property
+    def _probe(self):
+        from evolve.search_spaces.optimizer_training import Probe
 
-        def step(carry, inputs):
-            params, state = carry
-            t, eps = inputs
-            new_params, state = update(params, scales * params + eps, state, t)
-            return (new_params, state), (params - new_params) / PROBE_LR
-
-        params = jnp.ones(PROBE_SIZE, jnp.float32)
-        ts = jnp.arange(1, PROBE_STEPS + 1, dtype=jnp.float32)
-        _, directions = jax.lax.scan(step, (params, init(params)), (ts, noise))
-        return directions
+        return Probe(self._vocab)
 
     def fingerprints(self, programs: Sequence[Program]) -> list[str]:
-        """Directions of a short probe rollout, to 5 significant digits, hashed."""
-        lowered = self.interpreter.lower(programs, pad_to=bucket_size(len(programs)))
-        rows = np.asarray(self._probe(lowered, self._probe_inputs), np.float64)[: len(programs)]
-        out = []
-        for row in rows.reshape(len(programs), -1):
-            text = ",".join(f"{v:.5g}" for v in row.tolist())
-            out.append(hashlib.blake2b(text.encode(), digest_size=16).hexdigest())
-        return out
+        """Directions of a short probe rollout (optimizer_training.Probe), to 5 significant digits, hashed."""
+        return self._probe.fingerprints(programs)
 
     def fingerprint(self, program: Program) -> str:
         return self.fingerprints([program])[0]
@@ -188,7 +114,9 @@ class Optimizers(SearchSpace):
 
     def to_optax(self, program: Program, learning_rate: float):
         """The live optax.GradientTransformation of `program`."""
-        return optimizer_export.to_optax(program, self._vocab, learning_rate)
+        from evolve.search_spaces.optimizer_optax import to_optax
+
+        return to_optax(program, self._vocab, learning_rate)
 
     def export(self, program: Program, format: str) -> str:
         self.check_export_format(format)
@@ -199,11 +127,8 @@ class Optimizers(SearchSpace):
         return optimizer_export.to_source(program)
 
 
-def _probe_problem() -> tuple[jax.Array, jax.Array]:
-    rng = np.random.default_rng(0)
-    scales = jnp.asarray(rng.uniform(0.1, 2.0, PROBE_SIZE), jnp.float32)
-    noise = jnp.asarray(0.3 * rng.normal(size=(PROBE_STEPS, PROBE_SIZE)), jnp.float32)
-    return scales, noise
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @hookimpl
