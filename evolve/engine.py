@@ -20,6 +20,7 @@ import collections
 import contextlib
 import dataclasses
 import logging
+import time
 from typing import Sequence
 
 import numpy as np
@@ -155,7 +156,12 @@ class Engine:
             proposals = self.strategy.propose(self.population, free, self.rng)
             if not proposals:
                 return  # the strategy waits for results (e.g. its initial programs are all in flight)
+            start = time.perf_counter()
             fingerprints = self._fingerprints([p.program for p in proposals])
+            # Fingerprints run programs on probe inputs (for symbolic regression, everything the
+            # fitness needs): their seconds are evaluation work, recorded with each proposal.
+            share = (time.perf_counter() - start) / len(proposals)
+            proposals = [dataclasses.replace(p, info={**p.info, "fingerprint_seconds": share}) for p in proposals]
             fresh: list[Pending] = []
             answered: list[tuple[Proposal, str, Evaluation]] = []
             for proposal, fingerprint in zip(proposals, fingerprints):

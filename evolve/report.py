@@ -122,9 +122,11 @@ def show(store: Store, run: RunRecord, space, top: int = 5) -> str:
         f"pending {pending}",
     ]
     individuals = store.individuals(run.id)
-    seconds = sum(ind.seconds for ind in individuals) if evaluated else 0.0
+    probing = sum(ind.proposal.get("fingerprint_seconds", 0.0) for ind in individuals)
+    seconds = sum(ind.seconds for ind in individuals) + probing if evaluated else 0.0
     if evaluated:
-        lines.append(f"evaluation time: {seconds:.2f} s in all, {seconds / evaluated * 1e3:.3f} ms each")
+        lines.append(f"evaluation time: {seconds:.2f} s in all, {seconds / evaluated * 1e3:.3f} ms per evaluation "
+                     f"({probing:.2f} s of it computing behaviour fingerprints for the duplicate cache)")
     reasons = collections.Counter(ind.evaluation.error for ind in individuals if not ind.cached and ind.evaluation.failed)
     if reasons:
         lines.append("failures by reason:")
