@@ -1,7 +1,7 @@
 """What the predictor-guided strategies (PAM-RT, predictor filter) share: a predictor they cannot
 run without, plain regularized evolution while the predictor warms up, the record of what the
 predictor was asked and how long it took (Proposal.info: tries, predicted, predictor_seconds,
-train_seconds), and the behaviour fingerprints of everything already proposed.
+train_seconds, and where the strategy measures them mutation_seconds and novelty_seconds), and the behaviour fingerprints of everything already proposed.
 
 A child that behaves like a program already proposed would be answered by the duplicate cache and
 teach the search nothing, yet it looks just like its parent to the predictor, which then rates it
@@ -69,7 +69,7 @@ class GuidedStrategy(Strategy):
             "tries": tries,
             "guided": True,
             "predicted": float(predicted),
-            "predictor_seconds": seconds,
+            "predictor_seconds": float(seconds),
             "train_seconds": float(self.predictor.metrics().get("train_seconds", 0.0)),
             **extra,
         }

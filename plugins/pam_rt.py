@@ -10,6 +10,8 @@ Children that behave like a program already proposed are skipped (see guided.py)
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from evolve import hookimpl
@@ -51,7 +53,8 @@ class PamRT(GuidedStrategy):
             return self.remember(initial_proposals(self.space, population, n, rng))
         if not self.predictor.ready:
             return self.remember([self.unguided(population, rng) for _ in range(n)])
-        tries, seconds = [0] * n, [0.0] * n
+        tries = [0] * n
+        seconds = {"predictor": np.zeros(n), "mutation": np.zeros(n), "novelty": np.zeros(n)}  # each slot's share
         best: dict[int, tuple[float, Program, int]] = {}  # slot -> (P, child, parent id) liked best
         accepted: dict[int, tuple[float, Program, int]] = {}
         held = 0
@@ -59,13 +62,18 @@ class PamRT(GuidedStrategy):
             rounds = min(self.tournaments_per_call, self.tournaments - held)
             held += rounds
             waiting = [k for k in range(n) if k not in accepted]
+            start = time.perf_counter()
             parents = {(k, r): population.tournament(self.tournament_size, rng) for k in waiting for r in range(rounds)}
             chains = {key: self._chain(parent.program, rng) for key, parent in parents.items()}
             children = [c for key in parents for c in chains[key]]
+            seconds["mutation"][waiting] += (time.perf_counter() - start) / len(waiting)
             p, spent = self.compare(children, [parents[key].program for key in parents for _ in chains[key]])
-            p = np.where(self.novel(children), p, -1.0).reshape(len(waiting), rounds * self.chain_length)
+            seconds["predictor"][waiting] += spent / len(waiting)
+            start = time.perf_counter()
+            novel = self.novel(children)
+            seconds["novelty"][waiting] += (time.perf_counter() - start) / len(waiting)
+            p = np.where(novel, p, -1.0).reshape(len(waiting), rounds * self.chain_length)
             for row, k in enumerate(waiting):
-                seconds[k] += spent / len(waiting)
                 scores = p[row]
                 above = np.flatnonzero(scores > self.threshold)
                 i = int(above[0]) if above.size else int(np.argmax(scores))
@@ -79,7 +87,10 @@ class PamRT(GuidedStrategy):
         out = []
         for k in range(n):
             score, child, parent = accepted[k] if k in accepted else best[k]
-            out.append(Proposal(child, parent, self.info(tries[k], max(score, 0.0), seconds[k], accepted=k in accepted)))
+            out.append(Proposal(child, parent, self.info(
+                tries[k], max(score, 0.0), seconds["predictor"][k], accepted=k in accepted,
+                mutation_seconds=float(seconds["mutation"][k]), novelty_seconds=float(seconds["novelty"][k]),
+            )))
         return self.remember(out)
 
     def _chain(self, program: Program, rng: np.random.Generator) -> list[Program]:

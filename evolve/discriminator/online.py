@@ -14,12 +14,12 @@ signature, and `evolve plugins` or `evolve top` must not pay seconds for a netwo
 
 from __future__ import annotations
 
-import time
 from typing import Any, Sequence
 
 import numpy as np
 
 from evolve.discriminator.replay import ReplayBuffer
+from evolve.discriminator.stopwatch import Stopwatch
 from evolve.population import Individual
 from evolve.predictor import Predictor
 from evolve.program import Program
@@ -74,8 +74,8 @@ class OnlineDiscriminator(Predictor):
         self.train_every, self.steps = train_every, steps
         self.seen = 0
         self.train_steps = 0
-        self.train_seconds = 0.0
-        self.inference_seconds = 0.0
+        self.training_watch = Stopwatch()  # sections: training, encoding
+        self.inference_watch = Stopwatch()  # sections: inference, encoding
         self.pairs_compared = 0
         self.last_loss = float("nan")
 
@@ -94,9 +94,8 @@ class OnlineDiscriminator(Predictor):
             raise ValueError(f"compare needs pairs: got {len(a)} and {len(b)} programs")
         if not a:
             return np.zeros(0)
-        start = time.perf_counter()
-        p = self.trainer.compare(a, b)
-        self.inference_seconds += time.perf_counter() - start
+        with self.inference_watch("inference"):
+            p = self.trainer.compare(a, b, self.inference_watch)
         self.pairs_compared += len(a)
         return p
 
@@ -109,8 +108,10 @@ class OnlineDiscriminator(Predictor):
             "seen": self.seen,
             "buffer": len(self.buffer),
             "train_steps": self.train_steps,
-            "train_seconds": self.train_seconds,
-            "inference_seconds": self.inference_seconds,
+            "train_seconds": self.training_watch.total(),
+            "train_encoding_seconds": self.training_watch["encoding"],
+            "inference_seconds": self.inference_watch.total(),
+            "inference_encoding_seconds": self.inference_watch["encoding"],
             "pairs_compared": self.pairs_compared,
             "loss": self.last_loss,
         }
@@ -118,12 +119,11 @@ class OnlineDiscriminator(Predictor):
     def _train(self, steps: int) -> None:
         if len(self.buffer) < 2:
             return
-        start = time.perf_counter()
-        for _ in range(steps):
-            rng = np.random.default_rng([self.seed, self.train_steps])
-            self.last_loss = self.trainer.step(self.buffer, rng)
-            self.train_steps += 1
-        self.train_seconds += time.perf_counter() - start
+        with self.training_watch("training"):
+            for _ in range(steps):
+                rng = np.random.default_rng([self.seed, self.train_steps])
+                self.last_loss = self.trainer.step(self.buffer, rng, self.training_watch)
+                self.train_steps += 1
 
     # ------------------------------------------------------------------ checkpoints
     def state(self) -> bytes:
@@ -133,7 +133,8 @@ class OnlineDiscriminator(Predictor):
         return serialization.msgpack_serialize({
             "params": serialization.to_state_dict(self.trainer.params),
             "opt_state": serialization.to_state_dict(self.trainer.opt_state),
-            "counters": {"seen": self.seen, "train_steps": self.train_steps, "train_seconds": self.train_seconds},
+            "counters": {"seen": self.seen, "train_steps": self.train_steps},
+            "training_seconds": dict(self.training_watch.seconds),
             "buffer": {
                 "ids": np.asarray(b.ids, np.int64),
                 "parents": np.asarray(b.parents, np.int64),
@@ -150,7 +151,7 @@ class OnlineDiscriminator(Predictor):
         self.trainer.opt_state = serialization.from_state_dict(self.trainer.opt_state, data["opt_state"])
         counters = data["counters"]
         self.seen, self.train_steps = int(counters["seen"]), int(counters["train_steps"])
-        self.train_seconds = float(counters["train_seconds"])
+        self.training_watch.seconds = {k: float(v) for k, v in data.get("training_seconds", {}).items()}
         saved = data["buffer"]
         self.buffer = ReplayBuffer(self.buffer.capacity)
         programs = saved["programs"]

@@ -20,6 +20,7 @@ import optax
 from evolve.discriminator.encoding import SMALLEST_BATCH, GraphEncoder, pad_count
 from evolve.discriminator.model import Discriminator
 from evolve.discriminator.replay import WORST, ReplayBuffer
+from evolve.discriminator.stopwatch import Stopwatch
 from evolve.ops import INPUT
 from evolve.program import Node, Program
 
@@ -51,8 +52,8 @@ class Trainer:
         self._score = jax.jit(self._score_pairs)
 
     # ------------------------------------------------------------------ training
-    def step(self, buffer: ReplayBuffer, rng: np.random.Generator) -> float:
-        """One optimizer step on a fresh sample; returns the loss."""
+    def step(self, buffer: ReplayBuffer, rng: np.random.Generator, watch: Stopwatch) -> float:
+        """One optimizer step on a fresh sample; returns the loss. Encoding is timed on `watch`."""
         opts = self.options
         m = opts.batch_programs
         idx = buffer.sample(rng, m, opts.recent)
@@ -60,7 +61,8 @@ class Trainer:
         fitness[: len(idx)] = buffer.arrays().fitness[idx]
         valid = np.zeros(m, bool)
         valid[: len(idx)] = True
-        graph = self.encoder.batch([buffer.programs[k] for k in idx], min_graphs=m)
+        with watch("encoding"):
+            graph = self.encoder.batch([buffer.programs[k] for k in idx], min_graphs=m)
         if opts.head == "pair":
             weights = self._pair_weights(buffer, idx, fitness, valid)
             targets = np.zeros(m, np.float32)
@@ -104,19 +106,21 @@ class Trainer:
         return optax.apply_updates(params, updates), opt_state, loss
 
     # ------------------------------------------------------------------ inference
-    def compare(self, a: Sequence[Program], b: Sequence[Program]) -> np.ndarray:
-        """P(a[i] better than b[i]): each distinct program embedded once, all pairs in one call."""
-        index: dict[tuple, int] = {}
-        for p in (*a, *b):
-            index.setdefault((p.nodes, p.outputs), len(index))
-        unique = list({(p.nodes, p.outputs): p for p in (*a, *b)}.values())
-        n = len(a)
-        slots = pad_count(max(len(unique), n), SMALLEST_BATCH)
-        graph = self.encoder.batch(unique, min_graphs=slots)
-        ia = np.zeros(slots, np.int32)
-        ib = np.zeros(slots, np.int32)
-        ia[:n] = [index[(p.nodes, p.outputs)] for p in a]
-        ib[:n] = [index[(p.nodes, p.outputs)] for p in b]
+    def compare(self, a: Sequence[Program], b: Sequence[Program], watch: Stopwatch) -> np.ndarray:
+        """P(a[i] better than b[i]): each distinct program embedded once, all pairs in one call.
+        Encoding is timed on `watch`."""
+        with watch("encoding"):
+            index: dict[tuple, int] = {}
+            for p in (*a, *b):
+                index.setdefault((p.nodes, p.outputs), len(index))
+            unique = list({(p.nodes, p.outputs): p for p in (*a, *b)}.values())
+            n = len(a)
+            slots = pad_count(max(len(unique), n), SMALLEST_BATCH)
+            graph = self.encoder.batch(unique, min_graphs=slots)
+            ia = np.zeros(slots, np.int32)
+            ib = np.zeros(slots, np.int32)
+            ia[:n] = [index[(p.nodes, p.outputs)] for p in a]
+            ib[:n] = [index[(p.nodes, p.outputs)] for p in b]
         return np.asarray(self._score(self.params, graph, ia, ib))[:n].astype(np.float64)
 
     def _score_pairs(self, params, graph, ia, ib):
