@@ -43,7 +43,7 @@ from evolve.search_spaces.nas_hash import AVAILABLE_OPS, MAX_EDGES, MAX_VERTICES
 TENSOR = ValueType("tensor", shape=("height", "width", "channels"))
 CELL = ValueType("cell", shape=("height", "width", "channels"))
 SHORT = {"conv3x3-bn-relu": "conv3x3", "conv1x1-bn-relu": "conv1x1", "maxpool3x3": "maxpool3x3"}
-EVALUATORS = ("tabular",)
+EVALUATORS = ("trained", "tabular")
 REPEATS = ("sample", "mean")
 MAX_TRIES = 1000
 UPPER = [(i, j) for j in range(MAX_VERTICES) for i in range(j)]  # the 21 edge slots
@@ -144,24 +144,35 @@ def canonical_order(matrix: nas_hash.Matrix, ops: Sequence[str]) -> list[int]:
 class NasCells(SearchSpace):
     """NAS-Bench-101 cells; fitness is the validation accuracy (0..1) from the chosen evaluator."""
 
-    export_formats = ("nasbench", "json")
+    export_formats = ("nasbench", "flax", "json")
 
     def __init__(
         self,
-        evaluator: str = "tabular",
+        evaluator: str = "trained",
         data: str = "",
         epochs: int = 108,
         repeat: str = "sample",
         seed: int = 0,
         check_crc: bool = True,
+        channels: int = 8,
+        stacks: int = 3,
+        cells_per_stack: int = 1,
+        steps: int = 150,
+        batch: int = 32,
+        lr: float = 0.1,
+        seeds: int = 1,
         mutation_rate: float = 1.0,
     ):
-        """evaluator: "tabular" (look the cell up in a NAS-Bench-101 data file).
+        """evaluator: "trained" (train the cell's network on scikit-learn's digits) or "tabular"
+        (look the cell up in a NAS-Bench-101 data file).
         data: the data file (`nasbench_only108.tfrecord` or `nasbench_full.tfrecord`) for "tabular".
         epochs: the training budget looked up (108; 4, 12 or 36 in the full file).
         repeat: "sample" (one of the three training runs at random, as the benchmark's query) or
         "mean" (the mean of the runs, as BANANAS reports). seed: seeds the sampled runs.
         check_crc: check every record's CRCs when the file is read.
+        channels, stacks, cells_per_stack: the trained network (stem channels; doubled per stack).
+        steps, batch, lr, seeds: its training: minibatch steps, batch size, peak learning rate
+        (cosine decay), and how many initialisations are averaged (trained together, vmapped).
         mutation_rate: expected edge flips per 7 slots and op changes per 5 vertices (1.0 as the baseline)."""
         if evaluator not in EVALUATORS:
             raise OptionError(f"unknown evaluator {evaluator!r}; known: {', '.join(EVALUATORS)}")
@@ -169,8 +180,13 @@ class NasCells(SearchSpace):
             raise OptionError("the tabular evaluator needs the NAS-Bench-101 data file: --space-opt data=PATH")
         if repeat not in REPEATS:
             raise OptionError(f"repeat must be one of {', '.join(REPEATS)}, got {repeat!r}")
-        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-            raise OptionError(f"epochs must be a positive integer, got {epochs!r}")
+        counts = {"epochs": epochs, "channels": channels, "stacks": stacks, "cells_per_stack": cells_per_stack,
+                  "steps": steps, "batch": batch, "seeds": seeds}
+        for name, value in counts.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise OptionError(f"{name} must be a positive integer, got {value!r}")
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < float("inf"):
+            raise OptionError(f"lr must be a positive number, got {lr!r}")
         if not isinstance(mutation_rate, (int, float)) or isinstance(mutation_rate, bool) or not 0 < mutation_rate <= 5:
             raise OptionError(f"mutation_rate must be in (0, 5], got {mutation_rate!r}")
         self.evaluator_name = evaluator
@@ -179,6 +195,8 @@ class NasCells(SearchSpace):
         self.repeat = repeat
         self.seed = seed
         self.check_crc = check_crc
+        self.network = dict(channels=channels, stacks=stacks, cells_per_stack=cells_per_stack)
+        self.training = dict(steps=steps, batch=batch, lr=float(lr), seeds=seeds)
         self.mutation_rate = float(mutation_rate)
         self._vocab = vocabulary()
 
@@ -187,7 +205,13 @@ class NasCells(SearchSpace):
         return self._vocab
 
     def build_evaluator(self) -> Evaluator:
-        """Reads the whole data file (about a minute for the real 499 MB file)."""
+        """`trained`: loads the digits and compiles the masked network's training on the first cell
+        (a minute or two on 2 cores at the defaults). `tabular`: reads the whole data file (about a
+        minute for the real 499 MB file)."""
+        if self.evaluator_name == "trained":
+            from evolve.search_spaces.nas_training import NetworkShape, TrainedEvaluator
+
+            return TrainedEvaluator(NetworkShape(**self.network), **self.training)
         from evolve.search_spaces.nas_tabular import TabularEvaluator
 
         return TabularEvaluator(self.data, self.epochs, self.repeat, self.seed, self.check_crc)
@@ -244,8 +268,13 @@ class NasCells(SearchSpace):
 
     def export(self, program: Program, format: str) -> str:
         """`nasbench`: {"matrix", "ops", "module_hash"}; `nasbench.api.ModelSpec(d["matrix"], d["ops"])`
-        builds the benchmark's spec of it. `json`: the evolve program."""
+        builds the benchmark's spec of it. `flax`: the source of the `trained` evaluator's network
+        for this cell (nas_export). `json`: the evolve program."""
         self.check_export_format(format)
+        if format == "flax":
+            from evolve.search_spaces.nas_export import flax_source
+
+            return flax_source(program, self.describe(program), self.network, self.training)
         if format == "nasbench":
             matrix, ops = spec(program)
             rows = ",\n".join(f"    {json.dumps(list(row))}" for row in matrix)

@@ -24,7 +24,8 @@ C3, C1, MP = nh.AVAILABLE_OPS
 
 
 def space(**options) -> nc.NasCells:
-    return PluginManager().make_space(SpaceSpec("nas-cells", {"data": "unused.tfrecord", **options}))
+    """The space with the tabular evaluator (a grammar only, unless `data` names a real file)."""
+    return PluginManager().make_space(SpaceSpec("nas-cells", {"evaluator": "tabular", "data": "unused.tfrecord", **options}))
 
 
 def runs(cell_hash: str, validation: list[float], seconds: float = 100.0) -> list[nf.Record]:
@@ -163,17 +164,21 @@ def test_describe_and_export():
         assert spec["module_hash"] == nh.spec_hash(spec["matrix"], spec["ops"]) == s.fingerprint(program)
         assert nc.from_spec(spec["matrix"], spec["ops"]).nodes == program.nodes
         assert Program.from_json(s.export(program, "json")) == program
-    with pytest.raises(OptionError, match="cannot export 'flax'"):
-        s.export(chain, "flax")
+    with pytest.raises(OptionError, match="cannot export 'onnx'"):
+        s.export(chain, "onnx")
 
 
 def test_options_are_checked():
     with pytest.raises(OptionError, match="needs the NAS-Bench-101 data file"):
-        PluginManager().make_space(SpaceSpec("nas-cells", {}))
+        PluginManager().make_space(SpaceSpec("nas-cells", {"evaluator": "tabular"}))
     with pytest.raises(OptionError, match="unknown evaluator 'oracle'"):
         space(evaluator="oracle")
     with pytest.raises(OptionError, match="repeat must be one of sample, mean"):
         space(repeat="max")
+    with pytest.raises(OptionError, match="channels must be a positive integer, got 0"):
+        space(evaluator="trained", channels=0)
+    with pytest.raises(OptionError, match="lr must be a positive number"):
+        space(evaluator="trained", lr=-1.0)
 
 
 def test_grammar_loads_without_jax():
@@ -225,4 +230,4 @@ def test_space_keeps_the_contract(tmp_path):
     randoms = [space().random_program(rng) for rng in [np.random.default_rng(0)] for _ in range(8)]
     path = tmp_path / "contract.tfrecord"
     nf.write_file(path, [r for p in randoms for r in runs(nc.module_hash(p), [0.9, 0.91, 0.92])])
-    check_search_space(nc.NasCells, {"data": str(path)}, programs=8)
+    check_search_space(nc.NasCells, {"evaluator": "tabular", "data": str(path)}, programs=8)
