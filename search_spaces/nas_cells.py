@@ -21,6 +21,10 @@ parent). The baseline mutates the parent's unpruned 7x7 spelling, dead vertices 
 Program keeps only live vertices, so a parent with fewer than 7 is first spread over 7 slots at
 random positions with random ops in the empty ones.
 
+Two evaluators (option `evaluator`): `trained` (nas_training: the cell's network trained on
+scikit-learn's digits, one compilation for every cell) and `tabular` (nas_tabular: the cell looked up
+in a NAS-Bench-101 data file the user supplies). Exports: the NAS-Bench-101 spec and flax source.
+
 This module is grammar: no JAX, no data file. The evaluators are built only where evaluations run.
 """
 
