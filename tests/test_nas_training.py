@@ -62,7 +62,6 @@ def test_cell_arrays_layout():
 
 
 def test_every_cell_trains_with_one_compilation():
-    pytest.importorskip("sklearn")
     space = nc.NasCells(evaluator="trained", channels=4, stacks=1, steps=4, batch=16, seeds=2)
     programs = [nc.from_spec(*spelling) for spelling in CELLS.values()]
     evaluations = space.evaluate(programs)
