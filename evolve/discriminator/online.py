@@ -1,11 +1,23 @@
 """The online discriminator as a Predictor: it watches the search, trains as it goes, judges pairs.
 
 Training is scheduled by the count of individuals seen, never by how they were batched: after the
-`warmup`-th individual it trains `warmup_steps` steps, then `steps` steps after every `train_every`-th.
-Each step draws its sample from a generator seeded by (seed, step), so a predictor restored from a
-checkpoint and shown the same later individuals ends in exactly the state of the one that ran on.
-`state()` is msgpack (flax.serialization): parameters, optimizer state, counters and the buffer's
-programs as JSON. No pickle, so a checkpoint cannot carry code.
+`warmup`-th individual a training call of `warmup_steps` steps is due, then one of `steps` steps
+after every `train_every`-th. Each step draws its sample from a generator seeded by (seed, step).
+
+Where the calls run is the `background` option:
+
+- False (the default): in `observe`, before it returns. A run is reproducible step for step, and a
+  predictor restored from a checkpoint and shown the same later individuals ends in exactly the
+  state of the one that ran on, which exact resume (tests/test_resume.py) relies on.
+- True: on a thread of the predictor's own (JAX releases the GIL while it computes), so proposals
+  never wait for training: `compare` uses the parameters of the last finished call. What a step
+  samples then depends on how far the search got while the previous call ran, so a run is not
+  reproducible step for step, nor is a resume exact. When evaluations come faster than training,
+  at most one call waits behind the running one; calls due beyond it are dropped (counted in
+  `metrics()["skipped_steps"]`), so the search never waits and the network trains on recent data.
+
+`state()` is msgpack (flax.serialization): parameters, optimizer state, counters, training calls
+still due, and the buffer's programs as JSON. No pickle, so a checkpoint cannot carry code.
 
 JAX, flax, jraph and optax are imported when a discriminator is built, not with this module: the
 plugin manager loads every predictor's module to list it and read its options from the constructor's
@@ -14,11 +26,12 @@ signature, and `evolve plugins` or `evolve top` must not pay seconds for a netwo
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Sequence
 
 import numpy as np
 
-from evolve.discriminator.replay import ReplayBuffer
+from evolve.discriminator.replay import BufferView, ReplayBuffer
 from evolve.discriminator.stopwatch import Stopwatch
 from evolve.population import Individual
 from evolve.predictor import Predictor
@@ -32,7 +45,8 @@ class OnlineDiscriminator(Predictor):
     Training is what buys accuracy: on Nguyen-4 after 300 evaluations, judging tournament parents
     against their mutated children (4 seeds), 2 steps per 4 evaluations at width 32 ranked them with
     AUC 0.77; 16 steps at width 64 reached AUC 0.85, and the 3% of children it liked best beat their
-    parent 42% of the time (unguided: 4.5%). Defaults follow that, at about 30 ms per evaluation."""
+    parent 42% of the time (unguided: 4.5%). Defaults follow that (benchmarks/predictor_cost.py
+    measures what it costs per proposal)."""
 
     head = "pair"
 
@@ -54,6 +68,7 @@ class OnlineDiscriminator(Predictor):
         steps: int = 16,
         tie_tolerance: float = 1e-6,
         parent_child_weight: float = 2.0,
+        background: bool = False,
         seed: int = 0,
     ):
         if min(width, depth, heads, batch_programs, buffer_size, train_every) < 1 or min(warmup, steps, rw_steps) < 0:
@@ -72,22 +87,31 @@ class OnlineDiscriminator(Predictor):
         self.seed = seed
         self.warmup, self.warmup_steps = warmup, warmup_steps
         self.train_every, self.steps = train_every, steps
+        self.background = background
         self.seen = 0
         self.train_steps = 0
-        self.training_watch = Stopwatch()  # sections: training, encoding
+        self.skipped_steps = 0
+        self.training_watch = Stopwatch()  # sections: training, encoding (on the training thread if background)
         self.inference_watch = Stopwatch()  # sections: inference, encoding
         self.pairs_compared = 0
         self.last_loss = float("nan")
+        # background training: calls due (their step counts; the first is running), and the thread
+        # running them, None when idle. Both change only under the lock, as do the buffer and the
+        # installed parameters while a thread may read them.
+        self._due: list[int] = []
+        self._worker: threading.Thread | None = None
+        self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ the contract
     def observe(self, individuals: Sequence[Individual]) -> None:
         for ind in individuals:
-            self.buffer.add(ind.id, ind.parent, ind.fitness, ind.program)
+            with self._lock:
+                self.buffer.add(ind.id, ind.parent, ind.fitness, ind.program)
             self.seen += 1
             if self.seen == self.warmup:
-                self._train(self.warmup_steps)
+                self._schedule(self.warmup_steps)
             elif self.seen > self.warmup and self.seen % self.train_every == 0:
-                self._train(self.steps)
+                self._schedule(self.steps)
 
     def compare(self, a: Sequence[Program], b: Sequence[Program]) -> np.ndarray:
         if len(a) != len(b):
@@ -104,56 +128,108 @@ class OnlineDiscriminator(Predictor):
         return self.seen >= self.warmup and self.train_steps > 0
 
     def metrics(self) -> dict[str, Any]:
+        trained = self.training_watch.total()
         return {
             "seen": self.seen,
             "buffer": len(self.buffer),
             "train_steps": self.train_steps,
-            "train_seconds": self.training_watch.total(),
+            "skipped_steps": self.skipped_steps,
+            "background_training": self.background,
+            "train_seconds": trained,
             "train_encoding_seconds": self.training_watch["encoding"],
+            "train_wait_seconds": 0.0 if self.background else trained,
             "inference_seconds": self.inference_watch.total(),
             "inference_encoding_seconds": self.inference_watch["encoding"],
             "pairs_compared": self.pairs_compared,
             "loss": self.last_loss,
         }
 
-    def _train(self, steps: int) -> None:
-        if len(self.buffer) < 2:
+    def settle(self) -> None:
+        """Wait until no training call is due (at once when training is not in the background)."""
+        while True:
+            with self._lock:
+                worker = self._worker
+            if worker is None:
+                return
+            worker.join()
+
+    # ------------------------------------------------------------------ training
+    def _schedule(self, steps: int) -> None:
+        if len(self.buffer) < 2 or steps == 0:
             return
+        if not self.background:
+            self._train(steps)
+            return
+        with self._lock:
+            if len(self._due) >= 2:
+                self.skipped_steps += steps
+                return
+            self._due.append(steps)
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._work, name="evolve-discriminator-training", daemon=True)
+                self._worker.start()
+
+    def _work(self) -> None:
+        """Run the calls due, one by one, each on the buffer as it is when the call starts."""
+        while True:
+            with self._lock:
+                if not self._due:
+                    self._worker = None
+                    return
+                steps, view, first = self._due[0], self.buffer.view(), self.train_steps
+            self._run(view, first, steps)
+
+    def _train(self, steps: int) -> None:
+        """One training call of `steps` steps, here and now."""
+        self._run(self.buffer.view(), self.train_steps, steps)
+
+    def _run(self, view: BufferView, first: int, steps: int) -> None:
         with self.training_watch("training"):
-            for _ in range(steps):
-                rng = np.random.default_rng([self.seed, self.train_steps])
-                self.last_loss = self.trainer.step(self.buffer, rng, self.training_watch)
-                self.train_steps += 1
+            params, opt_state, loss = self.trainer.train(view, first, steps, self.training_watch)
+        with self._lock:
+            self.trainer.params, self.trainer.opt_state = params, opt_state
+            self.train_steps += steps
+            self.last_loss = loss
+            if self._due:
+                self._due.pop(0)
 
     # ------------------------------------------------------------------ checkpoints
     def state(self) -> bytes:
         from flax import serialization
 
-        b = self.buffer
-        return serialization.msgpack_serialize({
-            "params": serialization.to_state_dict(self.trainer.params),
-            "opt_state": serialization.to_state_dict(self.trainer.opt_state),
-            "counters": {"seen": self.seen, "train_steps": self.train_steps},
-            "training_seconds": dict(self.training_watch.seconds),
-            "buffer": {
-                "ids": np.asarray(b.ids, np.int64),
-                "parents": np.asarray(b.parents, np.int64),
-                "fitness": np.asarray(b.fitness, np.float64),
-                "programs": {str(k): p.to_json() for k, p in enumerate(b.programs)},
-            },
-        })
+        with self._lock:
+            b = self.buffer
+            return serialization.msgpack_serialize({
+                "params": serialization.to_state_dict(self.trainer.params),
+                "opt_state": serialization.to_state_dict(self.trainer.opt_state),
+                "counters": {"seen": self.seen, "train_steps": self.train_steps, "skipped_steps": self.skipped_steps},
+                "due": np.asarray(self._due, np.int64),
+                "training_seconds": dict(self.training_watch.seconds),
+                "buffer": {
+                    "ids": np.asarray(b.ids, np.int64),
+                    "parents": np.asarray(b.parents, np.int64),
+                    "fitness": np.asarray(b.fitness, np.float64),
+                    "programs": {str(k): p.to_json() for k, p in enumerate(b.programs)},
+                },
+            })
 
     def restore(self, state: bytes) -> None:
         from flax import serialization
 
+        self.settle()
         data = serialization.msgpack_restore(state)
         self.trainer.params = serialization.from_state_dict(self.trainer.params, data["params"])
         self.trainer.opt_state = serialization.from_state_dict(self.trainer.opt_state, data["opt_state"])
         counters = data["counters"]
         self.seen, self.train_steps = int(counters["seen"]), int(counters["train_steps"])
+        self.skipped_steps = int(counters.get("skipped_steps", 0))
         self.training_watch.seconds = {k: float(v) for k, v in data.get("training_seconds", {}).items()}
         saved = data["buffer"]
-        self.buffer = ReplayBuffer(self.buffer.capacity)
+        buffer = ReplayBuffer(self.buffer.capacity)
         programs = saved["programs"]
         for k, (id_, parent, fitness) in enumerate(zip(saved["ids"], saved["parents"], saved["fitness"])):
-            self.buffer.add(int(id_), None if parent < 0 else int(parent), float(fitness), Program.from_json(programs[str(k)]))
+            buffer.add(int(id_), None if parent < 0 else int(parent), float(fitness), Program.from_json(programs[str(k)]))
+        self.buffer = buffer
+        self.trainer.forget_encodings()
+        for steps in np.asarray(data.get("due", []), np.int64).tolist():  # calls due at the checkpoint
+            self._schedule(steps)

@@ -20,7 +20,8 @@ WORST = -1e30
 
 @dataclasses.dataclass
 class ReplayBuffer:
-    """The last `capacity` evaluated programs, with fitness and parent id (-1: none).
+    """The last `capacity` evaluated programs, with fitness and parent id (-1: none). `added` counts
+    every program ever added, so a reader that mirrors the buffer can tell which ones are new.
 
     Training reads the columns as arrays many times between two additions, so `arrays()` builds them
     once per change rather than once per step."""
@@ -30,6 +31,7 @@ class ReplayBuffer:
     parents: list[int] = dataclasses.field(default_factory=list)
     fitness: list[float] = dataclasses.field(default_factory=list)
     programs: list[Program] = dataclasses.field(default_factory=list)
+    added: int = 0
     _arrays: "BufferArrays | None" = dataclasses.field(default=None, repr=False)
 
     def add(self, id_: int, parent: int | None, fitness: float, program: Program) -> None:
@@ -37,6 +39,7 @@ class ReplayBuffer:
         self.parents.append(-1 if parent is None else parent)
         self.fitness.append(fitness if math.isfinite(fitness) else WORST)
         self.programs.append(program)
+        self.added += 1
         if len(self.ids) > self.capacity:
             for column in (self.ids, self.parents, self.fitness, self.programs):
                 del column[0]
@@ -48,38 +51,58 @@ class ReplayBuffer:
     def arrays(self) -> "BufferArrays":
         if self._arrays is None:
             ids = np.asarray(self.ids, np.int64)
-            self._arrays = BufferArrays(
-                ids, np.asarray(self.parents, np.int64), np.asarray(self.fitness, np.float64),
-                {int(id_): k for k, id_ in enumerate(ids)},
-            )
+            parents = np.asarray(self.parents, np.int64)
+            self._arrays = BufferArrays(ids, parents, np.asarray(self.fitness, np.float64), positions_of(ids, parents))
         return self._arrays
 
+    def view(self) -> "BufferView":
+        """What a training call reads, copied: it stays as it is while the buffer grows."""
+        return BufferView(self.arrays(), list(self.programs), self.added)
+
     def sample(self, rng: np.random.Generator, m: int, recent: int) -> np.ndarray:
-        """Up to m distinct buffer indices: half recent individuals and their parents, half uniform."""
-        n = len(self.ids)
-        if n <= m:
-            return np.arange(n)
-        chosen: dict[int, None] = {}
-        window = np.arange(max(0, n - recent), n)
-        position = self.arrays().position
-        for k in rng.permutation(window):
-            if len(chosen) >= m // 2:
-                break
-            chosen[int(k)] = None
-            parent = position.get(self.parents[k])
-            if parent is not None:
-                chosen[parent] = None
-        for k in rng.permutation(n):
-            if len(chosen) >= m:
-                break
-            chosen[int(k)] = None
-        return np.asarray(list(chosen)[:m])
+        return sample(self.arrays(), rng, m, recent)
 
 
 class BufferArrays(NamedTuple):
-    """The buffer's columns as arrays, and each id's position."""
+    """The buffer's columns as arrays, and the buffer index of each entry's parent (-1: not in it)."""
 
     ids: np.ndarray
     parents: np.ndarray
     fitness: np.ndarray
-    position: dict[int, int]
+    parent_position: np.ndarray
+
+
+class BufferView(NamedTuple):
+    arrays: BufferArrays
+    programs: list[Program]
+    added: int
+
+
+def positions_of(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """The index in `ids` of each wanted id, -1 where it is absent."""
+    order = np.argsort(ids, kind="stable")
+    ranked = ids[order]
+    at = np.clip(np.searchsorted(ranked, wanted), 0, max(len(ids) - 1, 0))
+    found = ranked[at] == wanted if len(ids) else np.zeros(len(wanted), bool)
+    return np.where(found, order[at] if len(ids) else -1, -1)
+
+
+def sample(arrays: BufferArrays, rng: np.random.Generator, m: int, recent: int) -> np.ndarray:
+    """Up to m distinct buffer indices: half recent individuals and their parents, half uniform."""
+    n = len(arrays.ids)
+    if n <= m:
+        return np.arange(n)
+    chosen: dict[int, None] = {}
+    parent_position = arrays.parent_position
+    for k in rng.permutation(np.arange(max(0, n - recent), n)):
+        if len(chosen) >= m // 2:
+            break
+        chosen[int(k)] = None
+        parent = int(parent_position[k])
+        if parent >= 0:
+            chosen[parent] = None
+    for k in rng.permutation(n):  # iterated lazily: the loop stops after about m/2 items
+        if len(chosen) >= m:
+            break
+        chosen[int(k)] = None
+    return np.asarray(list(chosen)[:m], np.int64)

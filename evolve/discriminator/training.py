@@ -1,10 +1,15 @@
-"""Online training: the choice of training pairs from the replay buffer, the optax step.
+"""Online training: the choice of training pairs from the replay buffer, the optax steps.
 
 A training step embeds a sample of M programs once and trains on all the pairs among them (an M x M
 matrix, so the shape never changes): pairs are labelled by true fitness, near-ties are skipped, and a
 pair of parent and child weighs more. Half the sample comes from the most recent individuals (with
 their parents), half from the whole buffer, so the discriminator follows the search as it moves but
 does not forget. A failed evaluation is kept with the worst fitness, so "fails" is learned too.
+
+A training call runs many steps: their samples are drawn and laid out on the host first (numpy,
+from encodings kept for every program in the buffer), then one jitted call scans over the steps,
+so a call costs one dispatch, not one per step. Step k always draws its sample from a generator
+seeded by (seed, k).
 """
 
 from __future__ import annotations
@@ -17,9 +22,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from evolve.discriminator.encoding import SMALLEST_BATCH, GraphEncoder, pad_count
+from evolve.discriminator.encoding import SMALLEST_BATCH, EncodedProgram, GraphEncoder, ladder_count
 from evolve.discriminator.model import Discriminator
-from evolve.discriminator.replay import WORST, ReplayBuffer
+from evolve.discriminator.replay import WORST, BufferView, sample
 from evolve.discriminator.stopwatch import Stopwatch
 from evolve.ops import INPUT
 from evolve.program import Node, Program
@@ -36,7 +41,11 @@ class TrainingOptions:
 
 
 class Trainer:
-    """The model's parameters and optimizer state, and jitted training and scoring functions."""
+    """The model's parameters and optimizer state, the encodings of the buffer's programs, and the
+    jitted training and scoring functions.
+
+    `params` and `opt_state` are replaced (never changed in place) by a training call, so a reader
+    on another thread always sees a whole set of parameters."""
 
     def __init__(self, model: Discriminator, encoder: GraphEncoder, options: TrainingOptions, seed: int):
         if options.head not in ("pair", "value"):
@@ -44,57 +53,90 @@ class Trainer:
         self.model = model
         self.encoder = encoder
         self.options = options
+        self.seed = seed
         self.optimizer = optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(options.learning_rate))
-        sample = encoder.batch([_smallest_program(encoder)])
-        self.params = jax.jit(model.init)(jax.random.PRNGKey(seed), sample)
+        sample_graph = encoder.batch([_smallest_program(encoder)])
+        self.params = jax.jit(model.init)(jax.random.PRNGKey(seed), sample_graph)
         self.opt_state = self.optimizer.init(self.params)
-        self._step = jax.jit(self._train_step)
+        self._train = jax.jit(self._train_steps)
         self._score = jax.jit(self._score_pairs)
+        # the encodings of the buffer's last programs, in buffer order, as of `_mirrored` additions
+        self._mirror: list[EncodedProgram] = []
+        self._mirrored = 0
 
     # ------------------------------------------------------------------ training
-    def step(self, buffer: ReplayBuffer, rng: np.random.Generator, watch: Stopwatch) -> float:
-        """One optimizer step on a fresh sample; returns the loss. Encoding is timed on `watch`."""
+    def train(self, view: BufferView, first_step: int, steps: int, watch: Stopwatch) -> tuple:
+        """`steps` optimizer steps (numbered from `first_step`) on samples of the buffer as `view`
+        shows it. Returns (params, opt_state, last loss) without installing them: the caller does,
+        with whatever else must change at the same moment. Encoding is timed on `watch`."""
         opts = self.options
         m = opts.batch_programs
-        idx = buffer.sample(rng, m, opts.recent)
-        fitness = np.full(m, WORST, np.float32)
-        fitness[: len(idx)] = buffer.arrays().fitness[idx]
-        valid = np.zeros(m, bool)
-        valid[: len(idx)] = True
+        columns = view.arrays
         with watch("encoding"):
-            graph = self.encoder.batch([buffer.programs[k] for k in idx], min_graphs=m)
+            encoded = self._mirror_buffer(view)
+        samples = [sample(columns, np.random.default_rng([self.seed, first_step + s]), m, opts.recent) for s in range(steps)]
+        valid = np.zeros((steps, m), bool)
+        index = np.zeros((steps, m), np.int64)
+        for s, idx in enumerate(samples):
+            valid[s, : len(idx)] = True
+            index[s, : len(idx)] = idx
+        fitness = np.where(valid, columns.fitness[index], WORST).astype(np.float32)
+        with watch("encoding"):
+            slots = [encoded[k] if ok else None for k, ok in zip(index.reshape(-1), valid.reshape(-1))]
+            budget = self.encoder.budget_for([e for e in slots if e is not None])
+            graph = _split_steps(self.encoder.assemble(slots, steps * m, budget), steps)
         if opts.head == "pair":
-            weights = self._pair_weights(buffer, idx, fitness, valid)
-            targets = np.zeros(m, np.float32)
+            weights = self._pair_weights(columns, index, valid, fitness)
+            targets = np.zeros((steps, m), np.float32)
         else:
-            weights = np.zeros((m, m), np.float32)
-            ranked = np.sort(buffer.arrays().fitness)
-            targets = np.zeros(m, np.float32)
-            targets[: len(idx)] = np.searchsorted(ranked, fitness[: len(idx)], side="right") / len(ranked)
-        self.params, self.opt_state, loss = self._step(
-            self.params, self.opt_state, graph, jnp.asarray(fitness), weights, targets, valid
-        )
-        return float(loss)
+            weights = np.zeros((steps, m, m), np.float32)
+            ranked = np.sort(columns.fitness)
+            targets = np.where(valid, np.searchsorted(ranked, fitness, side="right") / len(ranked), 0.0).astype(np.float32)
+        params, opt_state, losses = self._train(self.params, self.opt_state, graph, fitness, weights, targets, valid)
+        return params, opt_state, float(losses[-1])
 
-    def _pair_weights(self, buffer: ReplayBuffer, idx: np.ndarray, fitness: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        """[m, m] weight of each pair (i < j): 0 for ties and padding, more for parent and child."""
-        m = len(fitness)
-        real = np.asarray(fitness, np.float64)
-        apart = np.abs(real[:, None] - real[None, :]) > self.options.tie_tolerance
-        weights = (np.triu(np.ones((m, m), bool), 1) & apart & valid[:, None] & valid[None, :]).astype(np.float32)
-        ids = np.full(m, -2, np.int64)
-        parents = np.full(m, -3, np.int64)
-        columns = buffer.arrays()
-        ids[: len(idx)] = columns.ids[idx]
-        parents[: len(idx)] = columns.parents[idx]
-        related = (parents[:, None] == ids[None, :]) | (ids[:, None] == parents[None, :])
+    def forget_encodings(self) -> None:
+        """The buffer was replaced (a checkpoint restored): encode it afresh on the next call."""
+        self._mirror, self._mirrored = [], 0
+
+    def _mirror_buffer(self, view: BufferView) -> list[EncodedProgram]:
+        """Encodings of the view's programs, in order: only the programs added since the last call
+        are encoded (the buffer only appends and drops its oldest)."""
+        new = view.added - self._mirrored
+        if not 0 <= new <= len(view.programs) or len(self._mirror) + new < len(view.programs):
+            self._mirror, new = [], len(view.programs)
+        if new:
+            self._mirror += self.encoder.encode_uncached(view.programs[len(view.programs) - new :])
+        del self._mirror[: len(self._mirror) - len(view.programs)]
+        self._mirrored = view.added
+        return self._mirror
+
+    def _pair_weights(self, columns, index: np.ndarray, valid: np.ndarray, fitness: np.ndarray) -> np.ndarray:
+        """[steps, m, m] weight of each pair (i < j): 0 for ties and padding, more for parent and child."""
+        m = index.shape[1]
+        real = fitness.astype(np.float64)
+        apart = np.abs(real[:, :, None] - real[:, None, :]) > self.options.tie_tolerance
+        both = valid[:, :, None] & valid[:, None, :]
+        weights = (np.triu(np.ones((m, m), bool), 1) & apart & both).astype(np.float32)
+        ids = np.where(valid, columns.ids[index], -2)
+        parents = np.where(valid, columns.parents[index], -3)
+        related = (parents[:, :, None] == ids[:, None, :]) | (ids[:, :, None] == parents[:, None, :])
         return weights * np.where(related, self.options.parent_child_weight, 1.0).astype(np.float32)
+
+    def _train_steps(self, params, opt_state, graphs, fitness, weights, targets, valid):
+        def one(carry, batch):
+            params, opt_state = carry
+            params, opt_state, loss = self._train_step(params, opt_state, *batch)
+            return (params, opt_state), loss
+
+        (params, opt_state), losses = jax.lax.scan(one, (params, opt_state), (graphs, fitness, weights, targets, valid))
+        return params, opt_state, losses
 
     def _train_step(self, params, opt_state, graph, fitness, weights, targets, valid):
         def loss_fn(p):
             e = self.model.apply(p, graph, method=Discriminator.embed)
             if self.options.head == "pair":
-                logits = self.model.apply(p, e[:, None], e[None, :], method=Discriminator.pair_logits)
+                logits = self.model.apply(p, e, method=Discriminator.all_pair_logits)
                 labels = (fitness[:, None] > fitness[None, :]).astype(jnp.float32)
                 losses = optax.sigmoid_binary_cross_entropy(logits, labels)
                 return jnp.sum(losses * weights) / jnp.maximum(jnp.sum(weights), 1.0)
@@ -107,21 +149,21 @@ class Trainer:
 
     # ------------------------------------------------------------------ inference
     def compare(self, a: Sequence[Program], b: Sequence[Program], watch: Stopwatch) -> np.ndarray:
-        """P(a[i] better than b[i]): each distinct program embedded once, all pairs in one call.
-        Encoding is timed on `watch`."""
+        """P(a[i] better than b[i]): each distinct program embedded once, all pairs in one call, with
+        the parameters of the last training call installed. Encoding is timed on `watch`."""
+        params = self.params
         with watch("encoding"):
             index: dict[tuple, int] = {}
-            for p in (*a, *b):
-                index.setdefault((p.nodes, p.outputs), len(index))
+            ia = [index.setdefault((p.nodes, p.outputs), len(index)) for p in a]
+            ib = [index.setdefault((p.nodes, p.outputs), len(index)) for p in b]
             unique = list({(p.nodes, p.outputs): p for p in (*a, *b)}.values())
             n = len(a)
-            slots = pad_count(max(len(unique), n), SMALLEST_BATCH)
-            graph = self.encoder.batch(unique, min_graphs=slots)
-            ia = np.zeros(slots, np.int32)
-            ib = np.zeros(slots, np.int32)
-            ia[:n] = [index[(p.nodes, p.outputs)] for p in a]
-            ib[:n] = [index[(p.nodes, p.outputs)] for p in b]
-        return np.asarray(self._score(self.params, graph, ia, ib))[:n].astype(np.float64)
+            slots = ladder_count(max(len(unique), n), SMALLEST_BATCH)
+            encoded = self.encoder.encode_many(unique)
+            graph = self.encoder.assemble(encoded, slots, self.encoder.budget_for(encoded))
+            pairs = np.zeros((2, slots), np.int32)
+            pairs[0, :n], pairs[1, :n] = ia, ib
+        return np.asarray(self._score(params, graph, pairs[0], pairs[1]))[:n].astype(np.float64)
 
     def _score_pairs(self, params, graph, ia, ib):
         e = self.model.apply(params, graph, method=Discriminator.embed)
@@ -131,6 +173,21 @@ class Trainer:
             values = self.model.apply(params, e, method=Discriminator.value)
             logits = (values[ia] - values[ib]) * 10.0  # rank differences of ~0.1 are confident
         return jax.nn.sigmoid(logits)
+
+
+def _split_steps(graph, steps: int):
+    """A GraphsTuple of steps * m graph slots as `steps` stacked GraphsTuples of m slots each, node
+    indices local to each step."""
+    per_step_nodes = graph.nodes.shape[0] // steps
+    offsets = (np.arange(steps, dtype=np.int32) * per_step_nodes)[:, None]
+    return graph._replace(
+        nodes=graph.nodes.reshape(steps, per_step_nodes, -1),
+        edges=graph.edges.reshape(steps, graph.edges.shape[0] // steps, -1),
+        senders=graph.senders.reshape(steps, -1) - offsets,
+        receivers=graph.receivers.reshape(steps, -1) - offsets,
+        n_node=graph.n_node.reshape(steps, -1),
+        n_edge=graph.n_edge.reshape(steps, -1),
+    )
 
 
 def _smallest_program(encoder: GraphEncoder) -> Program:
