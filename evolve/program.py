@@ -211,13 +211,17 @@ class Program:
                 value = d.get("value")
                 if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
                     raise ProgramError(f"node {i}: \"value\" must be a number")
+                try:
+                    value = None if value is None else float(value)
+                except OverflowError:
+                    raise ProgramError(f"node {i}: \"value\" is a whole number of {len(str(value))} digits,"
+                                       " too large for a constant (at most about 1.8e308)") from None
                 type_ = d.get("type")
                 if type_ is not None and not isinstance(type_, str):
                     raise ProgramError(f"node {i}: \"type\" must be a type name")
                 unordered = d.get("unordered", False)
                 if not isinstance(unordered, bool):
                     raise ProgramError(f"node {i}: \"unordered\" must be true or false")
-                value = None if value is None else float(value)
                 nodes.append(Node(d["op"], tuple(inputs), value, type_, unordered))
             outputs = data["outputs"]
             if not isinstance(outputs, list) or not all(isinstance(o, int) and not isinstance(o, bool) for o in outputs):
@@ -232,11 +236,17 @@ class Program:
         return cls(tuple(nodes), tuple(outputs), space)
 
     @classmethod
-    def from_json(cls, text: str) -> "Program":
+    def from_json(cls, text: str | bytes) -> "Program":
+        """Read a program from JSON text; anything that is not one (bytes that are not UTF-8, a
+        number of thousands of digits, nesting deeper than the parser goes) raises ProgramError."""
         try:
-            data = json.loads(text)
+            data = json.loads(text, parse_int=_parse_int)
         except json.JSONDecodeError as e:
             raise ProgramError(f"program is not valid JSON: {e}") from None
+        except UnicodeDecodeError as e:
+            raise ProgramError(f"program is not UTF-8 text (byte at offset {e.start})") from None
+        except RecursionError:
+            raise ProgramError("program is not valid JSON: it is nested too deeply") from None
         return cls.from_dict(data)
 
     # ----------------------------------------------------------------- graph
@@ -332,6 +342,19 @@ def _check_op_node(node: Node, where: str, i: int, types: list[str], vocab: Voca
     elif node.unordered:
         raise ProgramError(f"{where}: only the node of a variadic op is unordered")
     return op
+
+
+#: A node index or a constant written with more digits than this is no usable number: a float holds at
+#: most about 1.8e308, and Python parses longer integers only up to a limit.
+_MAX_DIGITS = 400
+
+
+def _parse_int(text: str) -> int:
+    """json's integer parser, refusing numbers too long to be a node index or a constant."""
+    digits = len(text.lstrip("-"))
+    if digits > _MAX_DIGITS:
+        raise ProgramError(f"program has a number of {digits} digits; a node index or constant has at most {_MAX_DIGITS}")
+    return int(text)
 
 
 def _hash(text: str) -> str:

@@ -24,6 +24,7 @@ import os
 import sqlite3
 import struct
 import time
+import urllib.parse
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
@@ -217,17 +218,30 @@ class Pending:
 
 
 class Store:
-    """An evolve store, opened (and migrated to the current schema) or created at `path`."""
+    """An evolve store, opened (and migrated to the current schema) or created at `path` (a file name
+    or an SQLite `file:` URI).
 
-    def __init__(self, path: str | os.PathLike = "evolve.db"):
+    read_only: open an existing store for reading only (`evolve runs`, `show`, `top`, `export`):
+    nothing in it or beside it is ever written, so it can be read from read-only media, from a
+    directory or file without write permission, or through a `mode=ro` URI. An older store is then
+    migrated in memory, never on disk.
+    """
+
+    def __init__(self, path: str | os.PathLike = "evolve.db", *, read_only: bool = False):
         self.path = os.fspath(path)
-        _refuse_non_sqlite(self.path)
+        self.read_only = read_only
+        filename = store_file(self.path)
+        if filename is not None:
+            _refuse_non_sqlite(filename, must_exist=read_only)
         try:
-            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            if read_only:
+                self.db = _connect_read_only(self.path, filename)
+            else:
+                self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None, uri=_is_uri(self.path))
         except sqlite3.Error as e:
             raise StoreError(f"cannot open store {self.path}: {e}") from None
         try:
-            self._open()
+            self._open_read_only() if read_only else self._open()
         except BaseException:
             self.db.close()
             raise
@@ -242,6 +256,22 @@ class Store:
                 _migrate(self.db, self.path, _schema_version(self.db, self.path))
         except sqlite3.DatabaseError as e:
             raise StoreError(f"cannot open store {self.path}: {e}") from None
+
+    def _open_read_only(self) -> None:
+        """Check whose file it is and read it as it is; a store of an older schema is copied into
+        memory and migrated there."""
+        try:
+            with _Transaction(self.db, "BEGIN"):
+                version = _schema_version(self.db, self.path)
+            if version < SCHEMA_VERSION:
+                copy = sqlite3.connect(":memory:", isolation_level=None)
+                self.db.backup(copy)
+                self.db.close()
+                self.db = copy
+                with self._transaction():
+                    _migrate(self.db, self.path, version)
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"cannot read store {self.path}: {e}") from None
 
     def close(self) -> None:
         self.db.close()
@@ -477,15 +507,61 @@ class _Transaction:
 # ---------------------------------------------------------------------------- opening: whose file is it?
 
 
-def _refuse_non_sqlite(path: str) -> None:
+def store_file(path: str) -> str | None:
+    """The file a store path or SQLite `file:` URI names; None for an in-memory database."""
+    if path == ":memory:" or path == "":
+        return None
+    if not _is_uri(path):
+        return path
+    parsed = urllib.parse.urlsplit(path)
+    if parsed.path in ("", ":memory:") or "memory" in urllib.parse.parse_qs(parsed.query).get("mode", []):
+        return None
+    return urllib.parse.unquote(parsed.path)
+
+
+def _is_uri(path: str) -> bool:
+    return path.startswith("file:")
+
+
+def _connect_read_only(path: str, filename: str | None) -> sqlite3.Connection:
+    """A connection that cannot write, and that creates no file where none may be created.
+
+    Where the store and its directory are writable, an ordinary connection in query-only mode: it
+    sees what a running driver has committed (in the write-ahead log), and SQLite removes the log
+    files it opens as usual. Elsewhere (read-only media, no write permission) SQLite's `mode=ro`:
+    with `immutable=1` when there is no write-ahead log beside the store, since then no process is
+    writing it (a writer keeps its log open) and none could (the directory is not writable), so
+    SQLite needs no lock or shared-memory file; without it when a log exists, so that what it holds
+    is read too."""
+    if filename is None:
+        return sqlite3.connect(path, isolation_level=None, uri=_is_uri(path))
+    location = os.path.abspath(filename)
+    uri = "file:" + urllib.parse.quote(location)
+    if os.access(location, os.W_OK) and os.access(os.path.dirname(location), os.W_OK):
+        db = sqlite3.connect(uri + "?mode=rw", uri=True, timeout=30, isolation_level=None)
+        db.execute("PRAGMA query_only = ON")
+        return db
+    if not os.path.exists(location + "-wal"):
+        return sqlite3.connect(uri + "?mode=ro&immutable=1", uri=True, isolation_level=None)
+    db = sqlite3.connect(uri + "?mode=ro", uri=True, timeout=30, isolation_level=None)
+    try:
+        db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError:  # a log whose shared-memory file is missing and cannot be made
+        db.close()
+        log.warning("store %s: its write-ahead log cannot be read here; showing what was checkpointed", filename)
+        return sqlite3.connect(uri + "?mode=ro&immutable=1", uri=True, isolation_level=None)
+    return db
+
+
+def _refuse_non_sqlite(path: str, must_exist: bool = False) -> None:
     """A file that exists and is not SQLite is not opened at all (SQLite would only say 'file is not a
-    database' later). A missing or empty file becomes a new store."""
-    if path == ":memory:":
-        return
+    database' later). A missing or empty file becomes a new store (unless `must_exist`)."""
     try:
         with open(path, "rb") as f:
             head = f.read(len(_SQLITE_HEADER))
     except FileNotFoundError:
+        if must_exist:
+            raise StoreError(f"no store at {path}; start a run with `evolve run` or pass --db") from None
         return
     except OSError as e:
         raise StoreError(f"cannot open store {path}: {e.strerror}") from None
