@@ -75,9 +75,9 @@ def to_python(program: Program, names, function_name: str = "program") -> str:
     for i, node in enumerate(program.nodes):
         if node.op == INPUT:
             continue
-        var[i] = f"v{i}"
+        var[i] = f"_v{i}"  # inputs are never named with a leading _ (symbolic_regression refuses it)
         expr = repr(node.value) if node.op == CONST else _PYTHON[node.op].format(*(var[j] for j in node.inputs))
-        lines.append(f"    v{i} = {expr}")
+        lines.append(f"    {var[i]} = {expr}")
     lines.append(f"    return {var[program.outputs[0]]}")
     return "\n".join(lines) + "\n"
 

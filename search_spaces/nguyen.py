@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import math
 import os
 
 import numpy as np
@@ -63,7 +64,7 @@ def benchmark_dataset(name: str, seed: int = 0) -> Dataset:
     import sympy
 
     if name not in NGUYEN:
-        raise OptionError(f"unknown problem {name!r}; known: {', '.join(NGUYEN)} or a path to a .csv file")
+        raise OptionError(f"unknown problem {name!r}; known: {', '.join(NGUYEN)} or a CSV file's path")
     bench = NGUYEN[name]
     names = tuple(f"x{i + 1}" for i in range(bench.n_vars))
     rng = np.random.default_rng(seed)
@@ -75,34 +76,92 @@ def benchmark_dataset(name: str, seed: int = 0) -> Dataset:
     return Dataset(names, x, y, probe, bench)
 
 
+#: Programs compute in float32: data beyond its range cannot be fitted (an input becomes infinite).
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+#: Delimiters a data file may use (a spreadsheet saved as CSV in many locales writes ';').
+DELIMITERS = ",;\t|"
+
+
 def csv_dataset(path: str, target: str | None, seed: int = 0) -> Dataset:
-    """Every column but `target` is an input (named by its header); the last column is the target
-    when none is named."""
+    """The data in a CSV file (any extension; ',', ';', tab or '|' between values; a UTF-8 byte
+    order mark, as Excel writes it, is skipped): every column but `target` is an input, named by its
+    header; the last column is the target when none is named."""
+    columns, rows = read_csv(path)
+    return table_dataset(columns, rows, target, seed, source=path)
+
+
+def read_csv(path: str) -> tuple[list[str], list[list[float]]]:
+    """The header and the rows of numbers of a CSV file; OptionError naming the file and what is wrong."""
     if not os.path.exists(path):
         raise OptionError(f"no such data file: {path}")
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
+    if os.path.isdir(path):
+        raise OptionError(f"{path} is a directory; --problem takes a CSV file or a benchmark name")
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            text = f.read()
+    except UnicodeDecodeError as e:
+        raise OptionError(f"{path}: not UTF-8 text (byte at offset {e.start}); save the data as CSV (UTF-8)") from None
+    except OSError as e:
+        raise OptionError(f"cannot read {path}: {e.strerror or e}") from None
+    lines = text.splitlines()
+    header_line = lines[0] if lines else ""
+    delimiter = max(DELIMITERS, key=header_line.count) if any(d in header_line for d in DELIMITERS) else ","
+    rows = [row for row in csv.reader(lines, delimiter=delimiter) if any(cell.strip() for cell in row)]
     if len(rows) < 3:
         raise OptionError(f"{path}: need a header row and at least two data rows")
     header = [h.strip() for h in rows[0]]
-    target = target or header[-1]
-    if target not in header:
-        raise OptionError(f"{path}: no column {target!r}; columns: {', '.join(header)}")
-    for name in header:
-        if not name.isidentifier():
-            raise OptionError(f"{path}: column name {name!r} must be an identifier (letters, digits, _)")
-    try:
-        table = np.array([[float(v) for v in row] for row in rows[1:] if row], np.float64)
-    except ValueError as e:
-        raise OptionError(f"{path}: every value must be a number ({e})") from None
-    if table.shape[1] != len(header):
-        raise OptionError(f"{path}: rows have {table.shape[1]} values but the header names {len(header)} columns")
-    t = header.index(target)
-    inputs = [i for i in range(len(header)) if i != t]
+    values = []
+    for line, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise OptionError(f"{path}: row {line} has {len(row)} values but the header names {len(header)} columns")
+        try:
+            values.append([float(v) for v in row])
+        except ValueError as e:
+            raise OptionError(f"{path}: row {line}: every value must be a number ({e})") from None
+    return header, values
+
+
+def table_dataset(columns: list[str], rows: list[list[float]], target: str | None, seed: int = 0,
+                  source: str = "the data") -> Dataset:
+    """A Dataset from a table (a header and rows of numbers): the names must be distinct
+    identifiers, the values finite and within float32's range (programs compute in float32)."""
+    where = source
+    for name in columns:
+        if not isinstance(name, str) or not name.isidentifier():
+            raise OptionError(f"{where}: column name {name!r} must be an identifier (letters, digits, _)")
+    repeated = sorted({name for name in columns if columns.count(name) > 1})
+    if repeated:
+        raise OptionError(f"{where}: column {repeated[0]!r} appears {columns.count(repeated[0])} times; column names must differ")
+    target = target or columns[-1]
+    if target not in columns:
+        raise OptionError(f"{where}: no column {target!r}; columns: {', '.join(columns)}")
+    numbers = isinstance(rows, list) and all(
+        isinstance(row, list) and len(row) == len(columns)
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in row) for row in rows)
+    if not numbers or len(rows) < 2:
+        raise OptionError(f"{where}: need at least two rows of {len(columns)} numbers, one per column")
+    table = np.array([[_as_float(v) for v in row] for row in rows], np.float64)
+    bad = ~np.isfinite(table) | (np.abs(table) > FLOAT32_MAX)
+    if bad.any():
+        row, col = (int(i) for i in np.argwhere(bad)[0])
+        raise OptionError(
+            f"{where}: row {row + 2}, column {columns[col]!r} is {float(table[row, col]):g}; every value must be a finite"
+            f" number within float32's range (|x| <= {FLOAT32_MAX:.3g}): remove or rescale it"
+        )
+    t = columns.index(target)
+    inputs = [i for i in range(len(columns)) if i != t]
     if not inputs:
-        raise OptionError(f"{path}: no input columns besides the target {target!r}")
+        raise OptionError(f"{where}: no input columns besides the target {target!r}")
     x = table[:, inputs].T
     rng = np.random.default_rng(seed)
     low, high = x.min(axis=1, keepdims=True), x.max(axis=1, keepdims=True)
     probe = rng.uniform(low, high, size=(len(inputs), 12))
-    return Dataset(tuple(header[i] for i in inputs), x, table[:, t], probe)
+    return Dataset(tuple(columns[i] for i in inputs), x, table[:, t], probe)
+
+
+def _as_float(value: int | float) -> float:
+    """A number as a float; an integer too large for one becomes infinite (and is then refused)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf

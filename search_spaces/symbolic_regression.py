@@ -15,7 +15,9 @@ from __future__ import annotations
 import collections
 import functools
 import hashlib
-from typing import Sequence
+import keyword
+import os
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -25,13 +27,15 @@ from evolve.ops import Input, Vocabulary, elementwise_ops
 from evolve.program import Program
 from evolve.space import Evaluation, Evaluator, SearchSpace
 
-from evolve.search_spaces.nguyen import Dataset, benchmark_dataset, csv_dataset
+from evolve.search_spaces.nguyen import NGUYEN, Dataset, benchmark_dataset, read_csv, table_dataset
 
 OPERATORS = ("add", "sub", "mul", "div", "sin", "cos", "exp", "log")
 #: NRMSE below this sends a program to the exact-recovery check (float32 arithmetic leaves ~1e-7).
 NEAR_EXACT = 1e-4
 #: outputs of this many recent programs are kept for reuse (see `predictions`)
 RECENT_OUTPUTS = 4096
+#: The interpreter steps through every node slot of every program, used or not.
+MAX_NODES = 10_000
 
 
 class SymbolicRegression(SearchSpace):
@@ -44,22 +48,44 @@ class SymbolicRegression(SearchSpace):
         max_nodes: int = 32,
         constants: bool | None = None,
         data_seed: int = 0,
+        data: dict | None = None,
     ):
-        """problem: a Nguyen benchmark name ("nguyen-1".."nguyen-12") or a path to a CSV file.
+        """problem: a Nguyen benchmark name ("nguyen-1".."nguyen-12") or a CSV file (a header row, then
+        numbers; any extension; ',', ';', tab or '|' between values).
         target: the CSV column to predict (default: the last).
         constants: allow constant nodes (default: off for the benchmarks, which are defined without
-        them, on for CSV data)."""
-        if problem.endswith(".csv"):
-            self.data: Dataset = csv_dataset(problem, target, data_seed)
-        else:
+        them, on for CSV data).
+        data_seed: seeds the benchmark's points and the probe points (0 or more).
+        data: the table itself, {"columns": [...], "rows": [[...], ...]}, instead of reading `problem`:
+        a run stores the data it was started on here (see options_to_store)."""
+        if not _is_int(data_seed) or data_seed < 0:
+            raise OptionError(f"data_seed must be a whole number of at least 0, got {data_seed!r}")
+        if not _is_int(max_nodes) or not 2 <= max_nodes <= MAX_NODES:
+            raise OptionError(f"max_nodes must be a whole number from 2 to {MAX_NODES}, got {max_nodes!r}")
+        self._table: dict[str, Any] | None = None  # the data of a CSV problem, as options_to_store stores it
+        if data is not None:
+            if not isinstance(data, dict) or set(data) != {"columns", "rows"}:
+                raise OptionError('data must be {"columns": [names], "rows": [[numbers], ...]}')
+            self._table = data
+            self.data: Dataset = table_dataset(data["columns"], data["rows"], target, data_seed, source=f"data of {problem}")
+        elif problem.lower() in NGUYEN or not _names_a_file(problem):
             if target is not None:
                 raise OptionError("target applies to CSV problems only")
             self.data = benchmark_dataset(problem.lower(), data_seed)
+        else:
+            columns, rows = read_csv(problem)
+            self._table = {"columns": columns, "rows": rows}
+            self.data = table_dataset(columns, rows, target, data_seed, source=problem)
+        for name in self.data.names:
+            unusable = _unusable_input_name(name)
+            if unusable:
+                raise OptionError(f"{problem}: column {name!r} {unusable}; rename the column")
         if constants is None:
             constants = self.data.benchmark is None
         n = len(self.data.names)
         if max_nodes < n + 1:
-            raise OptionError(f"max_nodes must be at least {n + 1}")
+            raise OptionError(f"{problem} has {n} input columns, so max_nodes (now {max_nodes}) must be at least"
+                              f" {n + 1}: one node per input and one to compute with; pass --space-opt max_nodes={max(n + 1, 2 * n)}")
         self._vocab = Vocabulary(
             inputs=tuple(Input(name, "real") for name in self.data.names),
             output_types=("real",),
@@ -75,6 +101,12 @@ class SymbolicRegression(SearchSpace):
     @property
     def vocabulary(self) -> Vocabulary:
         return self._vocab
+
+    def options_to_store(self, options: dict[str, Any]) -> dict[str, Any]:
+        """The options a run built with `options` stores: those, and for a CSV problem the data
+        itself, so the run is shown, exported and resumed on exactly the data it was made on, from
+        any directory, after the file moved or changed, and on workers that never saw the file."""
+        return dict(options) if self._table is None else {**options, "data": self._table}
 
     @functools.cached_property
     def interpreter(self):
@@ -190,6 +222,29 @@ class SymbolicRegressionEvaluator(Evaluator):
 
         b = self.space.data.benchmark
         return expressions.recovers(program, b.formula, self.space.data.names, b.low, b.high)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _names_a_file(problem: str) -> bool:
+    """Whether `problem` is meant as a data file rather than a benchmark name."""
+    return os.path.exists(problem) or os.sep in problem or "." in os.path.basename(problem)
+
+
+def _unusable_input_name(name: str) -> str | None:
+    """Why a column cannot name a program input, or None. Inputs are the arguments of the exported
+    Python function and the symbols of the printed formulas, so a keyword, an operator's name, or a
+    name the exported code uses itself (np, and names starting with _) would make them unreadable
+    or invalid."""
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        return "is a Python keyword"
+    if name in OPERATORS:
+        return "is the name of an operator"
+    if name == "np" or name.startswith("_"):
+        return "is a name the exported Python code uses (np, or a name starting with _)"
+    return None
 
 
 @hookimpl
