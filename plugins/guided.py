@@ -19,6 +19,7 @@ from evolve.population import AgingPopulation, Individual
 from evolve.predictor import Predictor
 from evolve.program import Program
 from evolve.strategy import Proposal, Strategy
+from evolve.plugins.selection_options import check_selection
 
 
 class GuidedStrategy(Strategy):
@@ -28,8 +29,7 @@ class GuidedStrategy(Strategy):
     def __init__(self, space, predictor: Predictor | None, population_size: int, tournament_size: int):
         if predictor is None:
             raise ValueError("this strategy needs a predictor: pass --predictor binary (or regression, oracle)")
-        if not 1 <= tournament_size <= population_size:
-            raise ValueError(f"tournament_size must be between 1 and population_size ({population_size})")
+        check_selection(population_size, tournament_size)
         self.space = space
         self.predictor = predictor
         self.population_size = population_size

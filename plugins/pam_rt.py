@@ -20,6 +20,12 @@ from evolve.predictor import Predictor
 from evolve.program import Program
 from evolve.strategy import Proposal, initial_proposals
 from evolve.plugins.guided import GuidedStrategy
+from evolve.plugins.selection_options import check_whole_number
+
+#: The most children one proposal may try (chain_length x tournaments): each try is a mutation, a
+#: fingerprint and a predictor comparison, about 1 ms on Nguyen-4, so at this bound an evaluation
+#: waits about a second for its proposal.
+MAX_TRIES = 1024
 
 
 class PamRT(GuidedStrategy):
@@ -41,8 +47,12 @@ class PamRT(GuidedStrategy):
         as unguided ones, but it accepts only 1 child in 50 (measured on Nguyen-4 after 1,000
         evaluations). `tournaments_per_call` chains are scored per batched predictor call."""
         super().__init__(space, predictor, population_size, tournament_size)
-        if min(chain_length, tournaments, tournaments_per_call) < 1:
-            raise ValueError("chain_length, tournaments and tournaments_per_call must be at least 1")
+        for name, value in (("chain_length", chain_length), ("tournaments", tournaments),
+                            ("tournaments_per_call", tournaments_per_call)):
+            check_whole_number(name, value, 1, MAX_TRIES)
+        if chain_length * tournaments > MAX_TRIES:
+            raise ValueError(f"chain_length x tournaments, the children tried per proposal, must be at most {MAX_TRIES},"
+                             f" got {chain_length} x {tournaments}")
         if not 0.0 <= threshold < 1.0:
             raise ValueError(f"threshold must be in [0, 1), got {threshold}")
         self.chain_length, self.tournaments, self.threshold = chain_length, tournaments, threshold

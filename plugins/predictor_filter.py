@@ -14,6 +14,10 @@ from evolve.population import AgingPopulation
 from evolve.predictor import Predictor
 from evolve.strategy import Proposal, initial_proposals
 from evolve.plugins.guided import GuidedStrategy
+from evolve.plugins.selection_options import check_whole_number
+
+#: The most children compared per proposal: all pairs are compared, so the cost grows as its square.
+MAX_CANDIDATES = 64
 
 
 class PredictorFilter(GuidedStrategy):
@@ -26,8 +30,7 @@ class PredictorFilter(GuidedStrategy):
         candidates: int = 8,
     ):
         super().__init__(space, predictor, population_size, tournament_size)
-        if candidates < 2:
-            raise ValueError("candidates must be at least 2")
+        check_whole_number("candidates", candidates, 2, MAX_CANDIDATES)
         self.candidates = candidates
 
     def propose(self, population: AgingPopulation, n: int, rng: np.random.Generator) -> list[Proposal]:

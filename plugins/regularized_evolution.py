@@ -8,14 +8,14 @@ import numpy as np
 from evolve import hookimpl
 from evolve.population import AgingPopulation
 from evolve.strategy import Proposal, Strategy, initial_proposals
+from evolve.plugins.selection_options import check_selection
 
 
 class RegularizedEvolution(Strategy):
     # Tournament 5 of 100 solved Nguyen-1 in 10 of 10 seeds (median ~575 evaluations) where 10 of 100
     # solved 7 of 10: milder selection keeps the diversity symbolic regression needs.
     def __init__(self, space, population_size: int = 100, tournament_size: int = 5):
-        if not 1 <= tournament_size <= population_size:
-            raise ValueError(f"tournament_size must be between 1 and population_size ({population_size})")
+        check_selection(population_size, tournament_size)
         self.space = space
         self.population_size = population_size
         self.tournament_size = tournament_size

@@ -31,6 +31,12 @@ DEFAULT_LR_GRID = (1e-3, 1e-2, 1e-1, 1.0)
 SEED_CHOICES = {"all": ("sgd", "momentum", "adam", "lion"), "sgd": ("sgd",), "none": ()}
 #: the task suites of optimizer_tasks.SUITES, named here so the grammar can check the option without JAX
 SUITES = ("train", "heldout")
+#: The most training steps a candidate may take per task (steps x seeds x learning rates; 800 at the
+#: defaults). The evaluator first trains Adam as the reference, in one compiled call that Ctrl-C cannot
+#: stop: at 8,000 that takes about 12 s on a CPU, so at this bound about a minute.
+MAX_TRAINING_STEPS = 50_000
+#: The interpreter steps through every node slot at every training step.
+MAX_NODES = 400
 
 
 class Optimizers(SearchSpace):
@@ -53,6 +59,9 @@ class Optimizers(SearchSpace):
             raise OptionError(f"unknown task suite {suite!r}; known: {', '.join(SUITES)}")
         if not _is_int(steps) or not _is_int(seeds) or steps < 1 or seeds < 1:
             raise OptionError(f"steps and seeds must be integers of at least 1, got steps={steps!r}, seeds={seeds!r}")
+        if isinstance(lr_grid, (list, tuple)) and steps * seeds * max(len(lr_grid), 1) > MAX_TRAINING_STEPS:
+            raise OptionError(f"steps x seeds x learning rates, the training steps of each candidate per task, must be at"
+                              f" most {MAX_TRAINING_STEPS}, got {steps} x {seeds} x {len(lr_grid)}")
         if seed_with not in SEED_CHOICES:
             raise OptionError(f"seed_with must be one of {', '.join(SEED_CHOICES)}, got {seed_with!r}")
         ok = isinstance(lr_grid, (list, tuple)) and all(isinstance(lr, (int, float)) and not isinstance(lr, bool) for lr in lr_grid)
@@ -60,8 +69,8 @@ class Optimizers(SearchSpace):
         if not lrs or not all(math.isfinite(lr) and lr > 0 for lr in lrs):
             raise OptionError(f"lr_grid must be a non-empty list of positive learning rates, got {lr_grid!r}")
         adam_size = len(optimizer_programs.adam().nodes)  # the evaluator's reference must fit
-        if not _is_int(max_nodes) or max_nodes < adam_size:
-            raise OptionError(f"max_nodes must be an integer of at least {adam_size} (Adam's size), got {max_nodes!r}")
+        if not _is_int(max_nodes) or not adam_size <= max_nodes <= MAX_NODES:
+            raise OptionError(f"max_nodes must be an integer from {adam_size} (Adam's size) to {MAX_NODES}, got {max_nodes!r}")
         self.suite = suite
         self.steps = steps
         self.n_seeds = seeds
