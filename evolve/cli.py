@@ -1,37 +1,46 @@
-"""The `evolve` command. Every mistake a user can make ends in one clear line and a non-zero exit."""
+"""The `evolve` command. Every mistake a user can make ends in one clear line and exit status 2;
+Ctrl-C or SIGTERM ends in one line and status 130, whenever it comes (evolve/interrupts.py).
+
+Before `main` runs, only argparse and evolve's errors and signal handling are imported: every other
+module is imported by the command that needs it, inside `main`, where a Ctrl-C during a slow import
+(JAX, sympy, Ray) is handled like one at any other moment.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import os
 import sys
 
 from evolve.errors import EvolveError, OptionError, ProgramError
-from evolve.plugin_manager import KINDS, PluginManager, SpaceSpec
-from evolve.program import Program
-from evolve.store import RunConfig, Store
-from evolve import report
+from evolve.interrupts import EXIT_INTERRUPTED, Interrupts
 
 EXIT_USER_ERROR = 2
-EXIT_INTERRUPTED = 130
+#: The most evaluations a run may keep in flight (the serial executor evaluates them as one batch).
+MAX_WORKERS = 10_000
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="evolve: %(levelname)s: %(message)s")
-    if args.verbose:
-        logging.getLogger("evolve").setLevel(logging.INFO)
-    try:
-        return args.command(args) or 0
-    except EvolveError as e:
-        print(f"evolve: error: {e}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    except BrokenPipeError:  # `evolve show 1 | head`: the reader left, which is fine
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
-        return 0
+    with Interrupts() as interrupts:
+        try:
+            import logging
+
+            parser = _parser()
+            args = parser.parse_args(argv)
+            args.interrupts = interrupts
+            logging.basicConfig(level=logging.WARNING, format="evolve: %(levelname)s: %(message)s")
+            if args.verbose:
+                logging.getLogger("evolve").setLevel(logging.INFO)
+            return args.command(args) or 0
+        except EvolveError as e:
+            print(f"evolve: error: {e}", file=sys.stderr)
+            return EXIT_USER_ERROR
+        except KeyboardInterrupt:
+            interrupts.handled()
+            return EXIT_INTERRUPTED
+        except BrokenPipeError:  # `evolve show 1 | head`: the reader left, which is fine
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+            return 0
 
 
 # ---------------------------------------------------------------------------- commands
@@ -39,10 +48,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def cmd_run(args) -> int:
     from evolve.engine import start_run
+    from evolve.store import RunConfig, Store
 
     space_options = _options(args.space_opt, "--space-opt")
     if args.problem is not None:
         space_options["problem"] = args.problem
+    space_options = _options_to_store(args.space, space_options)
     config = RunConfig(
         space=args.space,
         space_options=space_options,
@@ -66,6 +77,7 @@ def cmd_run(args) -> int:
 
 def cmd_resume(args) -> int:
     from evolve.engine import resumable, resume_run
+    from evolve.store import Store
 
     store = Store(args.db)
     _start_ray_first(resumable(store, args.run).config)
@@ -73,16 +85,16 @@ def cmd_resume(args) -> int:
     return _execute(engine, store, args)
 
 
-def _sigterm_interrupts() -> None:
-    """SIGTERM (a scheduler stopping the job, `kill`) stops a run the way Ctrl-C does: cleanly,
-    recorded as interrupted, resumable."""
-    import signal
+def _options_to_store(space: str, options: dict) -> dict:
+    """The space options a new run stores: those given, or what the space says rebuilds it later,
+    anywhere, from the store alone (`options_to_store(options)`: e.g. a user's data rather than the
+    path of its file). The space's grammar is built for that, which also checks the options before
+    any run exists."""
+    from evolve.plugin_manager import PluginManager, SpaceSpec
 
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, interrupt)
+    built = PluginManager().make_space(SpaceSpec(space, options))
+    stored = getattr(built, "options_to_store", None)
+    return dict(stored(options)) if callable(stored) else options
 
 
 def _executor_options(args) -> dict:
@@ -104,13 +116,11 @@ def _start_ray_first(config: RunConfig) -> None:
         connect(options.get("address"), options.get("quiet", True))
 
 
-def _execute(engine, store: Store, args) -> int:
-    _sigterm_interrupts()
-    try:
-        reason = engine.execute()
-    except KeyboardInterrupt:
-        print(f"\ninterrupted; continue with: evolve resume {engine.run.id} --db {args.db}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+def _execute(engine, store, args) -> int:
+    from evolve import report
+
+    args.interrupts.message = f"\nevolve: interrupted; continue with: evolve resume {engine.run.id} --db {args.db}"
+    reason = engine.execute()  # Ctrl-C: KeyboardInterrupt, reported by `main`
     run = store.run(engine.run.id)
     evaluated, cached = store.counts(run.id)
     best = store.top(run.id, 1)
@@ -123,6 +133,8 @@ def _execute(engine, store: Store, args) -> int:
 
 
 def cmd_runs(args) -> int:
+    from evolve import report
+
     store = _existing_store(args.db)
     print(report.RUNS_HEADER)
     for run in store.runs():
@@ -131,6 +143,8 @@ def cmd_runs(args) -> int:
 
 
 def cmd_show(args) -> int:
+    from evolve import report
+
     store = _existing_store(args.db)
     run = store.run(args.run)
     print(report.show(store, run, _space_of(run), top=args.top))
@@ -138,6 +152,8 @@ def cmd_show(args) -> int:
 
 
 def cmd_top(args) -> int:
+    from evolve import report
+
     store = _existing_store(args.db)
     run = store.run(args.run)
     print(report.top_table(store, run, _space_of(run), args.n))
@@ -151,8 +167,11 @@ def cmd_export(args) -> int:
     space.check_export_format(args.format)
     text = space.export(store.individual(run.id, args.id).program, args.format)
     if args.output:
-        with open(args.output, "w") as f:
-            f.write(text if text.endswith("\n") else text + "\n")
+        try:
+            with open(args.output, "w") as f:
+                f.write(text if text.endswith("\n") else text + "\n")
+        except OSError as e:
+            raise EvolveError(f"cannot write {args.output}: {e.strerror or e}") from None
         print(f"wrote {args.output}", file=sys.stderr)
     else:
         print(text)
@@ -160,17 +179,27 @@ def cmd_export(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    import json
+
+    from evolve import report
     from evolve.executors import evaluate_safely
+    from evolve.plugin_manager import PluginManager, SpaceSpec
+    from evolve.program import Program
 
     space_options = _options(args.space_opt, "--space-opt")
     if args.problem is not None:
         space_options["problem"] = args.problem
     space = PluginManager().make_space(SpaceSpec(args.space, space_options))
     try:
-        with open(args.program) as f:
-            program = Program.from_json(f.read())
+        with open(args.program, "rb") as f:
+            content = f.read()
     except OSError as e:
         raise ProgramError(f"cannot read {args.program}: {e.strerror}") from None
+    try:
+        program = Program.from_json(content.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ProgramError(f"{args.program} is not UTF-8 text (byte {content[e.start]:#04x} at offset {e.start});"
+                           " a program file is JSON") from None
     if program.space != args.space:
         raise ProgramError(f"{args.program} is a program of space {program.space!r}, not {args.space!r}")
     space.validate(program)
@@ -181,6 +210,8 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_plugins(args) -> int:
+    from evolve.plugin_manager import KINDS, PluginManager
+
     manager = PluginManager()
     plural = {"search space": "search spaces", "strategy": "strategies", "predictor": "predictors", "executor": "executors"}
     for kind in KINDS:
@@ -206,7 +237,9 @@ def cmd_plugins(args) -> int:
 
 
 def _options(pairs: list[str] | None, flag: str) -> dict:
-    """`k=v` pairs; values are read as JSON where they parse (numbers, true/false), else as text."""
+    """`k=v` pairs; values are read as JSON where they parse (numbers, true/false, lists), else as text."""
+    import json
+
     options = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
@@ -214,19 +247,26 @@ def _options(pairs: list[str] | None, flag: str) -> dict:
             raise OptionError(f"{flag} takes key=value, got {pair!r}")
         try:
             options[key] = json.loads(value)
-        except json.JSONDecodeError:
+        except RecursionError:
+            raise OptionError(f"{flag} {key}: the value is nested too deeply") from None
+        except ValueError as e:
+            if not isinstance(e, json.JSONDecodeError):  # a number of thousands of digits
+                raise OptionError(f"{flag} {key}: the value has {len(value)} characters; it is no number this option can use") from None
             options[key] = value
     return options
 
 
-def _existing_store(path: str) -> Store:
-    if not os.path.exists(path):
-        raise EvolveError(f"no store at {path}; start a run with `evolve run` or pass --db")
-    return Store(path)
+def _existing_store(path: str):
+    """The store at `path`, opened read-only: reading a run writes nothing, anywhere."""
+    from evolve.store import Store
+
+    return Store(path, read_only=True)
 
 
 def _space_of(run):
     """The run's space grammar (never its evaluator: showing a run trains nothing)."""
+    from evolve.plugin_manager import PluginManager, SpaceSpec
+
     return PluginManager().make_space(SpaceSpec(run.config.space, run.config.space_options))
 
 
@@ -244,13 +284,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("space", help="search space (see `evolve plugins`)")
     run.add_argument("--problem", help="the space's problem, e.g. nguyen-7 or data.csv")
     run.add_argument("--strategy", default="regularized-evolution")
-    run.add_argument("--budget", type=int, default=1000, help="evaluations to spend")
-    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--budget", type=_count(None), default=1000, help="evaluations to spend")
+    run.add_argument("--seed", type=_count(0), default=0, help="the run's random seed (0 or more)")
     run.add_argument("--predictor", help="a predictor for strategies that use one (e.g. binary)")
     run.add_argument("--executor", default="serial", help="serial (in this process) or ray")
     run.add_argument("--address", help="with --executor ray: the cluster to join (auto, HOST:PORT or"
                      " ray://HOST:10001); default: start Ray on this machine")
-    run.add_argument("--workers", type=int, default=16, help="evaluations kept in flight")
+    run.add_argument("--workers", type=_count(1, MAX_WORKERS), default=16, help="evaluations kept in flight")
     run.add_argument("--stop-when-solved", action="store_true", help="stop once a program solves the problem")
     run.add_argument("--space-opt", action="append", metavar="K=V", help="a search-space option (repeatable)")
     run.add_argument("--strategy-opt", action="append", metavar="K=V", help="a strategy option (repeatable)")
@@ -259,25 +299,25 @@ def _parser() -> argparse.ArgumentParser:
     run.set_defaults(command=cmd_run)
 
     resume = with_db(sub.add_parser("resume", help="continue a stopped or killed run"))
-    resume.add_argument("run", type=int)
+    resume.add_argument("run", type=_count(1))
     resume.set_defaults(command=cmd_resume)
 
     runs = with_db(sub.add_parser("runs", help="list the runs in a store"))
     runs.set_defaults(command=cmd_runs)
 
     show = with_db(sub.add_parser("show", help="a run's progress, fitness curve and best programs"))
-    show.add_argument("run", type=int)
-    show.add_argument("--top", type=int, default=5)
+    show.add_argument("run", type=_count(1))
+    show.add_argument("--top", type=_count(0), default=5, help="how many of the best programs to list")
     show.set_defaults(command=cmd_show)
 
     top = with_db(sub.add_parser("top", help="a run's best programs"))
-    top.add_argument("run", type=int)
-    top.add_argument("-n", type=int, default=10)
+    top.add_argument("run", type=_count(1))
+    top.add_argument("-n", type=_count(0), default=10, help="how many programs to list")
     top.set_defaults(command=cmd_top)
 
     export = with_db(sub.add_parser("export", help="write one program in a format of its space"))
-    export.add_argument("run", type=int)
-    export.add_argument("id", type=int, help="individual id (see `evolve top`)")
+    export.add_argument("run", type=_count(1))
+    export.add_argument("id", type=_count(1), help="individual id (see `evolve top`)")
     export.add_argument("--format", default="json")
     export.add_argument("--output", "-o", help="file to write (default: standard output)")
     export.set_defaults(command=cmd_export)
@@ -292,6 +332,24 @@ def _parser() -> argparse.ArgumentParser:
     plugins = sub.add_parser("plugins", help="list plugins and where they come from")
     plugins.set_defaults(command=cmd_plugins)
     return parser
+
+
+def _count(least: int | None, most: int | None = None):
+    """An argparse type: a whole number from `least` to `most` (no bound where None; the budget's
+    is the engine's to check, for every caller)."""
+
+    def parse(text: str) -> int:
+        shown = text if len(text) <= 40 else text[:40] + "..."
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid int value: {shown!r}") from None
+        if (least is not None and value < least) or (most is not None and value > most):
+            bound = f"at least {least}" if most is None else f"from {least} to {most}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {shown}")
+        return value
+
+    return parse
 
 
 class _ArgumentParser(argparse.ArgumentParser):
