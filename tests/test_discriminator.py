@@ -55,8 +55,8 @@ def test_pair_head_is_antisymmetric(space):
 
 
 def test_compilations_are_bounded_whatever_the_sizes(space):
-    """One compilation per padded shape (graph slots on the 8, 12, 16, 24... ladder, node slots a
-    power of two), however many calls."""
+    """One compilation per padded shape (bins and graph slots on the 4, 6, 8, 12... ladder, bins of
+    16 or 32 node slots), however many calls."""
     predictor = OnlineDiscriminator(space, warmup=0)
     progs = programs(space, 200, seed=1)
     rng = np.random.default_rng(0)
@@ -68,8 +68,21 @@ def test_compilations_are_bounded_whatever_the_sizes(space):
         a, b = [progs[i] for i in pick[:k]], [progs[i] for i in pick[k:]]
         predictor.compare(a, b)
         unique = list({(p.nodes, p.outputs): p for p in a + b}.values())
-        shapes.add((ladder_count(max(len(unique), k)), predictor.encoder.budget_for(predictor.encoder.encode_many(unique))))
+        batch = predictor.encoder.batch(unique, ladder_count(max(len(unique), k)))
+        shapes.add((batch.nodes.shape, batch.n_node.shape))
     assert model.trace_count() - before == len(shapes) <= 12
+
+
+def test_packed_graphs_embed_as_graphs_alone(space):
+    """Packing many graphs into bins changes nothing: each graph's embedding is the one it gets alone."""
+    predictor = OnlineDiscriminator(space, warmup=0)
+    progs = programs(space, 60, seed=4)
+    trainer = predictor.trainer
+    together = trainer.model.apply(trainer.params, predictor.encoder.batch(progs), method=model.Discriminator.embed)
+    assert predictor.encoder.batch(progs).nodes.shape[0] < len(progs)  # several graphs share a bin
+    for k in (0, 17, 59):
+        alone = trainer.model.apply(trainer.params, predictor.encoder.batch([progs[k]]), method=model.Discriminator.embed)
+        np.testing.assert_allclose(together[k], alone[0], atol=1e-5)
 
 
 def test_learns_a_known_function_of_the_graph(space):
@@ -110,3 +123,36 @@ def test_failed_evaluations_are_the_worst(space):
     predictor = OnlineDiscriminator(space, warmup=0)
     predictor.observe([Individual(1, programs(space, 1)[0], Evaluation.failure("NaN"))])
     assert predictor.buffer.fitness[0] < -1e29
+
+
+def test_background_training_never_holds_up_the_caller(space):
+    """observe returns while the training call it started runs; compare answers meanwhile with the
+    parameters it had; settle waits for the call, and then the predictor is trained."""
+    progs = programs(space, 120, seed=5)
+    predictor = OnlineDiscriminator(space, width=16, heads=2, warmup=100, warmup_steps=300, background=True)
+    before = predictor.compare(progs[:10], progs[10:20])
+    predictor.observe(individuals(progs[:100], lambda p: len(p.nodes)))
+    assert predictor.train_steps == 0 and not predictor.ready  # 300 steps are still running
+    np.testing.assert_array_equal(predictor.compare(progs[:10], progs[10:20]), before)
+    predictor.settle()
+    assert predictor.train_steps == 300 and predictor.ready
+    metrics = predictor.metrics()
+    assert metrics["background_training"] and metrics["train_wait_seconds"] == 0.0 < metrics["train_seconds"]
+    assert not np.array_equal(predictor.compare(progs[:10], progs[10:20]), before)
+
+
+def test_background_training_drops_what_it_cannot_keep_up_with(space):
+    """Calls due while one runs and one waits are dropped and counted; a checkpoint taken meanwhile
+    keeps the calls still due, and a predictor restored from it runs them."""
+    progs = programs(space, 160, seed=6)
+    options = dict(width=16, heads=2, warmup=20, warmup_steps=200, train_every=1, steps=5, background=True)
+    predictor = OnlineDiscriminator(space, **options)
+    predictor.observe(individuals(progs, lambda p: len(p.nodes)))  # 1 call of 200 + 140 calls of 5 steps
+    saved = predictor.state()
+    predictor.settle()
+    assert predictor.skipped_steps > 0
+    assert predictor.train_steps + predictor.skipped_steps == 200 + 140 * 5
+    restored = OnlineDiscriminator(space, **options)
+    restored.restore(saved)
+    restored.settle()
+    assert restored.seen == 160 and restored.train_steps == predictor.train_steps

@@ -1,4 +1,4 @@
-"""Programs as graphs: any Program of any space becomes a padded jraph GraphsTuple.
+"""Programs as graphs: any Program of any space becomes graphs packed in a fixed-shape GraphBatch.
 
 Node features: a one-hot of the node's op over the space's vocabulary (inputs get one slot each, so
 `x1` and `x2` differ), its kind (input / const / op), whether it is an output, a squashed constant
@@ -6,30 +6,30 @@ value, and random-walk structural encodings (diag of the k-step random-walk matr
 Edges run from argument to consumer and back; edge features are one-hot (argument position,
 direction), so `a - b` and `b - a` are different graphs.
 
-Batches use a fixed layout so the model compiles a bounded number of times: every graph occupies
-`budget` node slots (the smallest power of two, at least 4, that fits the largest graph) and
-`budget * 2 * max_arity` edge slots, and the number of graphs is padded to a size of the ladder
-8, 12, 16, 24, 32, 48... The model reads `budget` and the graph count from the array shapes.
-Programs are small (on Nguyen problems about 3 live nodes, rarely more than 8), so tight slots
-are most of what a batch costs to embed.
+Programs are small (on Nguyen problems about 3 live nodes, rarely more than 8), and what a batch
+costs to embed is its node slots. So graphs are packed, several to a bin, into bins of `size` node
+slots (16, or the power of two that fits the largest graph), first fit by decreasing size; each
+node slot records which graph it holds, and attention stays within a graph. Shapes are bounded so
+the model compiles a bounded number of times: the number of bins and the number of graph slots are
+sizes of the ladder 4, 6, 8, 12, 16, 24... (at most a third padding), and edge slots are
+`2 * max_arity` per node slot. The model reads all of it from the array shapes.
 
-Encoding is numpy throughout: the random walks of every program encoded together are one stack of
-matrix products, and a batch is assembled by a few concatenations and scatters, not per graph.
+Encoding is numpy throughout: the programs encoded together are one pass over their nodes, their
+random walks one stack of matrix products, and a batch is a few concatenations and scatters.
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
-import jraph
 import numpy as np
 
 from evolve.ops import CONST, INPUT, Vocabulary
 from evolve.program import Program
 
-SMALLEST_BUDGET = 4
+SMALLEST_BIN = 16
 SMALLEST_BATCH = 8
 KINDS = (INPUT, CONST, "op")
 
@@ -46,6 +46,21 @@ class EncodedProgram:
     @property
     def n_node(self) -> int:
         return self.nodes.shape[0]
+
+
+class GraphBatch(NamedTuple):
+    """Graphs packed in bins (see the module docstring). Node slots: features [bins, size, F] and the
+    graph each holds [bins, size] (n_graphs: padding). Edges, as flat node-slot indices: senders and
+    receivers [E], features [E, Fe], mask [E] (0: padding). Nodes per graph [n_graphs] (0: padding).
+    With a leading axis of steps, a stack of batches of one shape (what a training call scans)."""
+
+    nodes: np.ndarray
+    node_graph: np.ndarray
+    senders: np.ndarray
+    receivers: np.ndarray
+    edges: np.ndarray
+    edge_mask: np.ndarray
+    n_node: np.ndarray
 
 
 def pad_count(n: int, smallest: int) -> int:
@@ -134,45 +149,69 @@ class GraphEncoder:
         ]
 
     # ------------------------------------------------------------------ batches
-    def batch(self, programs: Sequence[Program], min_graphs: int = SMALLEST_BATCH) -> jraph.GraphsTuple:
-        """The programs as one padded GraphsTuple (layout in the module docstring)."""
+    def batch(self, programs: Sequence[Program], min_graphs: int = SMALLEST_BATCH) -> GraphBatch:
+        """The programs as one GraphBatch (layout in the module docstring)."""
         encoded = self.encode_many(programs)
-        return self.assemble(encoded, ladder_count(len(encoded), min_graphs), self.budget_for(encoded))
+        return GraphBatch(*(a[0] for a in self.pack([encoded], ladder_count(len(encoded), min_graphs))))
 
-    @staticmethod
-    def budget_for(encoded: Sequence[EncodedProgram]) -> int:
-        return pad_count(max([e.n_node for e in encoded] + [1]), SMALLEST_BUDGET)
+    def pack(self, groups: Sequence[Sequence[EncodedProgram | None]], n_graphs: int) -> GraphBatch:
+        """Each group (a list of encodings; None is an empty graph slot) as a batch of `n_graphs`
+        graph slots, all of one shape, stacked on a leading axis."""
+        present = [e.n_node for group in groups for e in group if e is not None]
+        if max((len(group) for group in groups), default=0) > n_graphs:
+            raise ValueError(f"a group of more than {n_graphs} graphs")
+        size = pad_count(max(present + [1]), SMALLEST_BIN)
+        placed = [first_fit([0 if e is None else e.n_node for e in group], size) for group in groups]
+        n_bins = ladder_count(max([max(bins, default=-1) + 1 for bins, _ in placed] + [1]), 4)
+        edge_slots = n_bins * size * 2 * self.max_arity
+        steps, slots = len(groups), n_bins * size
+        nodes = np.zeros((steps * slots, self.node_dim), np.float32)
+        node_graph = np.full(steps * slots, n_graphs, np.int32)
+        senders = np.zeros(steps * edge_slots, np.int32)
+        receivers = np.zeros(steps * edge_slots, np.int32)
+        edges = np.zeros((steps * edge_slots, self.edge_dim), np.float32)
+        edge_mask = np.zeros(steps * edge_slots, np.float32)
+        n_node = np.zeros((steps, n_graphs), np.int32)
+        real = [(s, g, e, bins[g], offsets[g]) for s, (group, (bins, offsets)) in enumerate(zip(groups, placed))
+                for g, e in enumerate(group) if e is not None]
+        if real:
+            step, graph, encoded, bin_, offset = zip(*real)
+            step, graph = np.array(step), np.array(graph)
+            counts = np.array([e.n_node for e in encoded])
+            row_in_step = np.array(bin_) * size + np.array(offset)  # each graph's first node slot
+            first_row = step * slots + row_in_step
+            rows = np.repeat(first_row - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+            nodes[rows] = np.concatenate([e.nodes for e in encoded])
+            node_graph[rows] = np.repeat(graph, counts)
+            n_node[step, graph] = counts
+            edge_counts = np.array([len(e.senders) for e in encoded])
+            edge_step = np.repeat(step, edge_counts)
+            before_step = np.cumsum(np.bincount(edge_step, minlength=steps)) - np.bincount(edge_step, minlength=steps)
+            at = edge_step * edge_slots + np.arange(edge_counts.sum()) - before_step[edge_step]
+            shift = np.repeat(row_in_step, edge_counts)  # node slots are numbered within a step
+            senders[at] = np.concatenate([e.senders for e in encoded]) + shift
+            receivers[at] = np.concatenate([e.receivers for e in encoded]) + shift
+            edges[at, np.concatenate([e.edge_types for e in encoded])] = 1.0
+            edge_mask[at] = 1.0
+        return GraphBatch(nodes.reshape(steps, n_bins, size, -1), node_graph.reshape(steps, n_bins, size),
+                          senders.reshape(steps, -1), receivers.reshape(steps, -1),
+                          edges.reshape(steps, edge_slots, -1), edge_mask.reshape(steps, -1), n_node)
 
-    def assemble(self, encoded: Sequence[EncodedProgram | None], n_graphs: int, budget: int) -> jraph.GraphsTuple:
-        """Encoded programs in `n_graphs` graph slots of `budget` nodes each; None (and every slot
-        past the list's end) is an empty slot."""
-        present = [e for e in encoded if e is not None]
-        if len(encoded) > n_graphs or self.budget_for(present) > budget:
-            raise ValueError(f"{len(encoded)} graphs do not fit {n_graphs} slots of {budget} nodes")
-        edge_budget = budget * 2 * self.max_arity
-        n_node = np.zeros(n_graphs, np.int32)
-        n_edge = np.zeros(n_graphs, np.int32)
-        n_node[: len(encoded)] = [0 if e is None else e.n_node for e in encoded]
-        n_edge[: len(encoded)] = [0 if e is None else len(e.senders) for e in encoded]
-        nodes = np.zeros((n_graphs * budget, self.node_dim), np.float32)
-        edges = np.zeros((n_graphs * edge_budget, self.edge_dim), np.float32)
-        node_offset = np.repeat(np.arange(n_graphs, dtype=np.int32) * budget, edge_budget)
-        senders, receivers = node_offset.copy(), node_offset.copy()
-        if present:
-            node_rows = _rows(n_node, budget)
-            edge_rows = _rows(n_edge, edge_budget)
-            nodes[node_rows] = np.concatenate([e.nodes for e in present])
-            edges[edge_rows, np.concatenate([e.edge_types for e in present])] = 1.0
-            senders[edge_rows] += np.concatenate([e.senders for e in present])
-            receivers[edge_rows] += np.concatenate([e.receivers for e in present])
-        return jraph.GraphsTuple(nodes=nodes, edges=edges, senders=senders, receivers=receivers,
-                                 n_node=n_node, n_edge=n_edge, globals=None)
 
-
-def _rows(counts: np.ndarray, slots: int) -> np.ndarray:
-    """Flat row of each item when graph g's `counts[g]` items fill the first rows of its `slots`."""
-    starts = np.repeat(np.arange(len(counts)) * slots - np.cumsum(counts) + counts, counts)
-    return starts + np.arange(counts.sum())
+def first_fit(counts: Sequence[int], size: int) -> tuple[list[int], list[int]]:
+    """(bin, offset) of each graph of `counts` nodes packed into bins of `size` slots: largest first,
+    each into the first bin with room (0-node graphs take no room)."""
+    bins, offsets, fill = [0] * len(counts), [0] * len(counts), []
+    for g in sorted(range(len(counts)), key=lambda g: -counts[g]):
+        n = counts[g]
+        if not n:
+            continue
+        b = next((b for b, used in enumerate(fill) if used + n <= size), len(fill))
+        if b == len(fill):
+            fill.append(0)
+        bins[g], offsets[g] = b, fill[b]
+        fill[b] += n
+    return bins, offsets
 
 
 def random_walk_encodings(counts: np.ndarray, graph_of_edge: np.ndarray, senders: np.ndarray, receivers: np.ndarray,

@@ -9,9 +9,10 @@ The pair head is antisymmetric by construction: logit(a, b) = f(a, b) - f(b, a),
 P(a > b) = sigmoid(logit) = 1 - P(b > a) up to float rounding. The value head predicts a fitness score
 for the regression ablation.
 
-Shapes are static: the number of graphs is `n_node.shape[0]` and each graph owns
-`nodes.shape[0] // n_graphs` node slots (see encoding.py), so one compilation serves every batch of
-the same padded shape. `trace_count()` says how many times the forward pass was traced (compiled).
+Graphs come packed in bins (see encoding.py): attention is among the nodes of one bin that hold the
+same graph, pooling sums each graph's node slots. Shapes are static (bins, bin size and graph slots
+are array shapes), so one compilation serves every batch of the same padded shape. `trace_count()`
+says how many times the forward pass was traced (compiled).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import jraph
+
+from evolve.discriminator.encoding import GraphBatch
 
 _trace_count = [0]
 
@@ -29,33 +31,21 @@ def trace_count() -> int:
     return _trace_count[0]
 
 
-def masks(graph: jraph.GraphsTuple) -> tuple[jax.Array, jax.Array]:
-    """(node_mask [N], edge_mask [E]) marking real nodes and edges in the fixed layout."""
-    n_graphs = graph.n_node.shape[0]
-    budget = graph.nodes.shape[0] // n_graphs
-    edge_budget = graph.edges.shape[0] // n_graphs
-    node_mask = (jnp.arange(budget)[None, :] < graph.n_node[:, None]).reshape(-1)
-    edge_mask = (jnp.arange(edge_budget)[None, :] < graph.n_edge[:, None]).reshape(-1)
-    return node_mask, edge_mask
-
-
 class GPSLayer(nn.Module):
     width: int
     heads: int
     attention: bool
 
     @nn.compact
-    def __call__(self, h, graph: jraph.GraphsTuple, node_mask, edge_mask):
-        n_graphs = graph.n_node.shape[0]
-        messages = nn.relu(h[graph.senders] + nn.Dense(self.width)(graph.edges)) * edge_mask[:, None]
-        gathered = jax.ops.segment_sum(messages, graph.receivers, num_segments=h.shape[0])
+    def __call__(self, h, batch: GraphBatch, node_mask, same_graph):
+        messages = nn.relu(h[batch.senders] + nn.Dense(self.width)(batch.edges)) * batch.edge_mask[:, None]
+        gathered = jax.ops.segment_sum(messages, batch.receivers, num_segments=h.shape[0])
         local = nn.Dense(self.width)(nn.relu(nn.Dense(self.width)(h + gathered)))
         out = h + local
         if self.attention:
-            dense = h.reshape(n_graphs, -1, self.width)
-            m = node_mask.reshape(n_graphs, -1)
-            mask = nn.make_attention_mask(m, m)
-            attended = nn.MultiHeadDotProductAttention(num_heads=self.heads, qkv_features=self.width)(dense, mask=mask)
+            bins, size = batch.node_graph.shape
+            attention = nn.MultiHeadDotProductAttention(num_heads=self.heads, qkv_features=self.width)
+            attended = attention(h.reshape(bins, size, self.width), mask=same_graph[:, None])
             out = out + attended.reshape(-1, self.width)
         out = nn.LayerNorm()(out)
         out = nn.LayerNorm()(out + nn.Dense(self.width)(nn.relu(nn.Dense(2 * self.width)(out))))
@@ -71,16 +61,17 @@ class ProgramEncoder(nn.Module):
     attention: bool = True
 
     @nn.compact
-    def __call__(self, graph: jraph.GraphsTuple) -> jax.Array:
+    def __call__(self, batch: GraphBatch) -> jax.Array:
         _trace_count[0] += 1
-        node_mask, edge_mask = masks(graph)
-        n_graphs = graph.n_node.shape[0]
-        h = nn.Dense(self.width)(graph.nodes) * node_mask[:, None]
+        n_graphs = batch.n_node.shape[0]
+        graph = batch.node_graph.reshape(-1)
+        node_mask = graph < n_graphs
+        same_graph = batch.node_graph[:, :, None] == batch.node_graph[:, None, :]
+        h = nn.Dense(self.width)(batch.nodes.reshape(graph.shape[0], -1)) * node_mask[:, None]
         for _ in range(self.depth):
-            h = GPSLayer(self.width, self.heads, self.attention)(h, graph, node_mask, edge_mask)
-        per_graph = h.reshape(n_graphs, -1, self.width)
-        total = per_graph.sum(axis=1)
-        mean = total / jnp.maximum(graph.n_node, 1)[:, None]
+            h = GPSLayer(self.width, self.heads, self.attention)(h, batch, node_mask, same_graph)
+        total = jax.ops.segment_sum(h, graph, num_segments=n_graphs + 1)[:n_graphs]
+        mean = total / jnp.maximum(batch.n_node, 1)[:, None]
         return nn.Dense(self.width)(jnp.concatenate([total / 8.0, mean], axis=-1))
 
 
@@ -139,13 +130,13 @@ class Discriminator(nn.Module):
         self.pair = PairHead(self.width)
         self.value_head = nn.Sequential([nn.Dense(self.width), nn.relu, nn.Dense(1)])
 
-    def __call__(self, graph: jraph.GraphsTuple) -> tuple[jax.Array, jax.Array, jax.Array]:
+    def __call__(self, batch: GraphBatch) -> tuple[jax.Array, jax.Array, jax.Array]:
         """Touches every submodule (for init): embeddings, all-pairs logits and values."""
-        e = self.embed(graph)
+        e = self.embed(batch)
         return e, self.all_pair_logits(e), self.value(e)
 
-    def embed(self, graph: jraph.GraphsTuple) -> jax.Array:
-        return self.encoder(graph)
+    def embed(self, batch: GraphBatch) -> jax.Array:
+        return self.encoder(batch)
 
     def pair_logits(self, a: jax.Array, b: jax.Array) -> jax.Array:
         return self.pair(a, b)

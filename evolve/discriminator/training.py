@@ -82,9 +82,7 @@ class Trainer:
             index[s, : len(idx)] = idx
         fitness = np.where(valid, columns.fitness[index], WORST).astype(np.float32)
         with watch("encoding"):
-            slots = [encoded[k] if ok else None for k, ok in zip(index.reshape(-1), valid.reshape(-1))]
-            budget = self.encoder.budget_for([e for e in slots if e is not None])
-            graph = _split_steps(self.encoder.assemble(slots, steps * m, budget), steps)
+            graphs = self.encoder.pack([[encoded[k] for k in idx] for idx in samples], m)
         if opts.head == "pair":
             weights = self._pair_weights(columns, index, valid, fitness)
             targets = np.zeros((steps, m), np.float32)
@@ -92,7 +90,7 @@ class Trainer:
             weights = np.zeros((steps, m, m), np.float32)
             ranked = np.sort(columns.fitness)
             targets = np.where(valid, np.searchsorted(ranked, fitness, side="right") / len(ranked), 0.0).astype(np.float32)
-        params, opt_state, losses = self._train(self.params, self.opt_state, graph, fitness, weights, targets, valid)
+        params, opt_state, losses = self._train(self.params, self.opt_state, graphs, fitness, weights, targets, valid)
         return params, opt_state, float(losses[-1])
 
     def forget_encodings(self) -> None:
@@ -159,8 +157,7 @@ class Trainer:
             unique = list({(p.nodes, p.outputs): p for p in (*a, *b)}.values())
             n = len(a)
             slots = ladder_count(max(len(unique), n), SMALLEST_BATCH)
-            encoded = self.encoder.encode_many(unique)
-            graph = self.encoder.assemble(encoded, slots, self.encoder.budget_for(encoded))
+            graph = self.encoder.batch(unique, slots)
             pairs = np.zeros((2, slots), np.int32)
             pairs[0, :n], pairs[1, :n] = ia, ib
         return np.asarray(self._score(params, graph, pairs[0], pairs[1]))[:n].astype(np.float64)
@@ -173,21 +170,6 @@ class Trainer:
             values = self.model.apply(params, e, method=Discriminator.value)
             logits = (values[ia] - values[ib]) * 10.0  # rank differences of ~0.1 are confident
         return jax.nn.sigmoid(logits)
-
-
-def _split_steps(graph, steps: int):
-    """A GraphsTuple of steps * m graph slots as `steps` stacked GraphsTuples of m slots each, node
-    indices local to each step."""
-    per_step_nodes = graph.nodes.shape[0] // steps
-    offsets = (np.arange(steps, dtype=np.int32) * per_step_nodes)[:, None]
-    return graph._replace(
-        nodes=graph.nodes.reshape(steps, per_step_nodes, -1),
-        edges=graph.edges.reshape(steps, graph.edges.shape[0] // steps, -1),
-        senders=graph.senders.reshape(steps, -1) - offsets,
-        receivers=graph.receivers.reshape(steps, -1) - offsets,
-        n_node=graph.n_node.reshape(steps, -1),
-        n_edge=graph.n_edge.reshape(steps, -1),
-    )
 
 
 def _smallest_program(encoder: GraphEncoder) -> Program:
