@@ -35,6 +35,8 @@ from evolve.store import RunConfig, Store
 #: name -> (strategy, predictor, predictor options)
 STRATEGIES = {
     "re": ("regularized-evolution", None, {}),
+    # RE with PAM-RT's novelty filter and try budget, no predictor: the filter's share of the speed-up
+    "novelty-re": ("novelty-re", None, {}),
     "pam-rt": ("pam-rt", "binary", {}),
     "predictor-filter": ("predictor-filter", "binary", {}),
     "regression": ("pam-rt", "regression", {}),

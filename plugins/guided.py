@@ -1,7 +1,9 @@
 """What the predictor-guided strategies (PAM-RT, predictor filter) share: a predictor they cannot
 run without, plain regularized evolution while the predictor warms up, the record of what the
 predictor was asked and how long it took (Proposal.info: tries, predicted, predictor_seconds,
-train_seconds, and where the strategy measures them mutation_seconds and novelty_seconds), and the behaviour fingerprints of everything already proposed.
+train_seconds, and where the strategy measures them mutation_seconds and novelty_seconds), and the
+behaviour fingerprints of everything already proposed (NoveltyMemory, which novelty-filtered
+regularized evolution shares too).
 
 A child that behaves like a program already proposed would be answered by the duplicate cache and
 teach the search nothing, yet it looks just like its parent to the predictor, which then rates it
@@ -22,18 +24,11 @@ from evolve.strategy import Proposal, Strategy
 from evolve.plugins.selection_options import check_selection
 
 
-class GuidedStrategy(Strategy):
-    #: the predictor the engine builds when the run names none
-    default_predictor = "binary"
+class NoveltyMemory(Strategy):
+    """The behaviour fingerprints of every program proposed so far, and which children repeat one."""
 
-    def __init__(self, space, predictor: Predictor | None, population_size: int, tournament_size: int):
-        if predictor is None:
-            raise ValueError("this strategy needs a predictor: pass --predictor binary (or regression, oracle)")
-        check_selection(population_size, tournament_size)
+    def __init__(self, space):
         self.space = space
-        self.predictor = predictor
-        self.population_size = population_size
-        self.tournament_size = tournament_size
         self.known: set[str] = set()
 
     def recover(self, history: Sequence[Individual], pending: Sequence[Program]) -> None:
@@ -44,14 +39,32 @@ class GuidedStrategy(Strategy):
         for start in range(0, len(programs), 1024):
             self.known.update(self.space.fingerprints(programs[start : start + 1024]))
 
-    def novel(self, programs: Sequence[Program]) -> np.ndarray:
-        """Which programs behave unlike anything proposed so far."""
-        return np.array([fp not in self.known for fp in self.space.fingerprints(programs)], bool)
+    def novel(self, programs: Sequence[Program]) -> tuple[np.ndarray, list[str]]:
+        """Which programs behave unlike anything proposed so far, and their fingerprints."""
+        fingerprints = self.space.fingerprints(programs)
+        return np.array([fp not in self.known for fp in fingerprints], bool), fingerprints
 
-    def remember(self, proposals: list[Proposal]) -> list[Proposal]:
-        """Note the proposals' fingerprints (so later children that repeat them are skipped)."""
-        self.known.update(self.space.fingerprints([p.program for p in proposals]))
+    def remember(self, proposals: list[Proposal], fingerprints: Sequence[str] | None = None) -> list[Proposal]:
+        """Note the proposals' fingerprints (computed unless given), so later children that repeat
+        them are skipped."""
+        if fingerprints is None:
+            fingerprints = self.space.fingerprints([p.program for p in proposals])
+        self.known.update(fingerprints)
         return proposals
+
+
+class GuidedStrategy(NoveltyMemory):
+    #: the predictor the engine builds when the run names none
+    default_predictor = "binary"
+
+    def __init__(self, space, predictor: Predictor | None, population_size: int, tournament_size: int):
+        if predictor is None:
+            raise ValueError("this strategy needs a predictor: pass --predictor binary (or regression, oracle)")
+        check_selection(population_size, tournament_size)
+        super().__init__(space)
+        self.predictor = predictor
+        self.population_size = population_size
+        self.tournament_size = tournament_size
 
     def unguided(self, population: AgingPopulation, rng: np.random.Generator) -> Proposal:
         """One regularized-evolution step, for while the predictor is not ready."""

@@ -5,7 +5,8 @@ the first child the predictor says beats the parent is accepted and evaluated. I
 `chain_length` tries, a new tournament picks a new parent, up to `tournaments` times; then the child
 the predictor liked best is evaluated, so every proposal costs exactly one evaluation. The chains of
 `tournaments_per_call` tournaments, for every proposal still waiting, are scored in one batched call.
-Children that behave like a program already proposed are skipped (see guided.py).
+Children that behave like a program already proposed are skipped (see guided.py): they are not even
+shown to the predictor.
 """
 
 from __future__ import annotations
@@ -65,8 +66,8 @@ class PamRT(GuidedStrategy):
             return self.remember([self.unguided(population, rng) for _ in range(n)])
         tries = [0] * n
         seconds = {"predictor": np.zeros(n), "mutation": np.zeros(n), "novelty": np.zeros(n)}  # each slot's share
-        best: dict[int, tuple[float, Program, int]] = {}  # slot -> (P, child, parent id) liked best
-        accepted: dict[int, tuple[float, Program, int]] = {}
+        best: dict[int, tuple[float, Program, int, str]] = {}  # slot -> (P, child, parent id, fingerprint) liked best
+        accepted: dict[int, tuple[float, Program, int, str]] = {}
         held = 0
         while held < self.tournaments and len(accepted) < n:
             rounds = min(self.tournaments_per_call, self.tournaments - held)
@@ -77,31 +78,38 @@ class PamRT(GuidedStrategy):
             chains = {key: self._chain(parent.program, rng) for key, parent in parents.items()}
             children = [c for key in parents for c in chains[key]]
             seconds["mutation"][waiting] += (time.perf_counter() - start) / len(waiting)
-            p, spent = self.compare(children, [parents[key].program for key in parents for _ in chains[key]])
-            seconds["predictor"][waiting] += spent / len(waiting)
             start = time.perf_counter()
-            novel = self.novel(children)
+            novel, fingerprints = self.novel(children)
             seconds["novelty"][waiting] += (time.perf_counter() - start) / len(waiting)
-            p = np.where(novel, p, -1.0).reshape(len(waiting), rounds * self.chain_length)
+            # only novel children are worth asking about; a known behaviour scores -1
+            p = np.full(len(children), -1.0)
+            asked = np.flatnonzero(novel)
+            if asked.size:
+                versus = [parents[key].program for key in parents for _ in chains[key]]
+                p[asked], spent = self.compare([children[i] for i in asked], [versus[i] for i in asked])
+                seconds["predictor"][waiting] += spent / len(waiting)
+            p = p.reshape(len(waiting), rounds * self.chain_length)
             for row, k in enumerate(waiting):
                 scores = p[row]
                 above = np.flatnonzero(scores > self.threshold)
                 i = int(above[0]) if above.size else int(np.argmax(scores))
                 key = (k, i // self.chain_length)
-                choice = (float(scores[i]), chains[key][i % self.chain_length], parents[key].id)
+                choice = (float(scores[i]), chains[key][i % self.chain_length], parents[key].id,
+                          fingerprints[row * rounds * self.chain_length + i])
                 tries[k] += i + 1 if above.size else scores.size
                 if above.size:
                     accepted[k] = choice
                 elif k not in best or choice[0] > best[k][0]:
                     best[k] = choice
-        out = []
+        out, chosen = [], []
         for k in range(n):
-            score, child, parent = accepted[k] if k in accepted else best[k]
+            score, child, parent, fingerprint = accepted[k] if k in accepted else best[k]
+            chosen.append(fingerprint)
             out.append(Proposal(child, parent, self.info(
                 tries[k], max(score, 0.0), seconds["predictor"][k], accepted=k in accepted,
                 mutation_seconds=float(seconds["mutation"][k]), novelty_seconds=float(seconds["novelty"][k]),
             )))
-        return self.remember(out)
+        return self.remember(out, chosen)
 
     def _chain(self, program: Program, rng: np.random.Generator) -> list[Program]:
         """chain_length children, each one more mutation from the previous."""

@@ -46,8 +46,9 @@ class PredictorFilter(GuidedStrategy):
         b = [kids[j] for kids in children for _, j in pairs] + [parent.program for parent, kids in zip(parents, children) for _ in kids]
         p, spent = self.compare(a, b)
         duels, versus_parent = p[: n * len(pairs)].reshape(n, len(pairs)), p[n * len(pairs) :].reshape(n, c)
-        novel = self.novel([kid for kids in children for kid in kids]).reshape(n, c)
-        out = []
+        novel, fingerprints = self.novel([kid for kids in children for kid in kids])
+        novel = novel.reshape(n, c)
+        out, chosen = [], []
         for k, parent in enumerate(parents):
             wins = np.zeros(c)
             for (i, j), pij in zip(pairs, duels[k]):
@@ -55,7 +56,8 @@ class PredictorFilter(GuidedStrategy):
                 wins[j] += 1.0 - pij
             w = int(np.argmax(np.where(novel[k], wins, -1.0)))  # a known behaviour only if all are
             out.append(Proposal(children[k][w], parent.id, self.info(c, versus_parent[k, w], spent / n)))
-        return self.remember(out)
+            chosen.append(fingerprints[k * c + w])
+        return self.remember(out, chosen)
 
 
 @hookimpl
