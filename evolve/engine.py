@@ -26,7 +26,7 @@ from typing import Sequence
 import numpy as np
 
 from evolve.boundary import checked
-from evolve.errors import EvolveError, OptionError
+from evolve.errors import EvolveError, OptionError, StoreError
 from evolve.executors import WorkItem, WorkResult
 from evolve.lease import Driver, Heartbeat
 from evolve.lifecycle import Lifecycle
@@ -110,7 +110,12 @@ class Engine:
         finally:
             self.executor.shutdown()
             status = "finished" if reason in ("budget", "solved", "stalled") else "interrupted"
-            self.store.release(self.run.id, status, reason)
+            try:
+                self.store.release(self.run.id, status, reason)
+            except StoreError as e:
+                # A full disk: the error that stopped the run is the one to report; readers of the
+                # store see the run's driver gone once this process ends.
+                log.info("run %d: its status was not recorded: %s", self.run.id, e)
             self.lifecycle.notify("evolve_run_finished", run=self.run, reason=reason)
         self._warn_about_failures(final=True)
         return reason

@@ -15,6 +15,7 @@ that is not an evolve store is refused and never altered, whatever tables it has
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.metadata
 import json
 import logging
@@ -217,6 +218,25 @@ class Pending:
 # ---------------------------------------------------------------------------- the store
 
 
+def _writes(method):
+    """A write that fails (a full disk, read-only media, an I/O error) raises one StoreError that
+    names the store; its transaction is rolled back, so nothing is half written."""
+
+    @functools.wraps(method)
+    def write(self: "Store", *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as e:
+            if getattr(e, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+                raise StoreError(
+                    f"cannot write to store {self.path}: the disk is full ({e}); everything recorded before is"
+                    " intact: free some space, then resume the run"
+                ) from None
+            raise StoreError(f"cannot write to store {self.path}: {e}") from None
+
+    return write
+
+
 class Store:
     """An evolve store, opened (and migrated to the current schema) or created at `path` (a file name
     or an SQLite `file:` URI).
@@ -283,6 +303,7 @@ class Store:
         self.close()
 
     # ------------------------------------------------------------------ runs
+    @_writes
     def create_run(self, config: RunConfig) -> RunRecord:
         cur = self.db.execute(
             "INSERT INTO runs (created, config, status) VALUES (?, ?, 'running')", (time.time(), config.to_json())
@@ -306,6 +327,7 @@ class Store:
         ids = [r[0] for r in self.db.execute("SELECT id FROM runs ORDER BY id")]
         return [self.run(i) for i in ids]
 
+    @_writes
     def delete_run(self, run_id: int) -> None:
         """Remove a run that never recorded anything (its engine could not be built)."""
         with self._transaction():
@@ -316,6 +338,7 @@ class Store:
                 self.db.execute(f"DELETE FROM {table} WHERE {column} = ?", (run_id,))
 
     # ------------------------------------------------------------------ who drives a run
+    @_writes
     def acquire(self, run_id: int, driver: Driver) -> None:
         """Make `driver` the one process driving the run, or raise StoreError naming the live process
         that drives it. A dead driver's run is taken over."""
@@ -336,16 +359,19 @@ class Store:
                 (_to_json(driver.to_dict()), time.time(), run_id),
             )
 
+    @_writes
     def heartbeat(self, run_id: int, driver: Driver) -> None:
         """The driver is alive (it still holds the run)."""
         self.db.execute(
             "UPDATE runs SET heartbeat = ? WHERE id = ? AND driver = ?", (time.time(), run_id, _to_json(driver.to_dict()))
         )
 
+    @_writes
     def release(self, run_id: int, status: str, reason: str | None) -> None:
         """The driver stops driving the run, leaving it with `status` and `reason`."""
         self.db.execute("UPDATE runs SET status = ?, reason = ?, driver = NULL WHERE id = ?", (status, reason, run_id))
 
+    @_writes
     def set_status(self, run_id: int, status: str, reason: str | None) -> None:
         self.db.execute("UPDATE runs SET status = ?, reason = ? WHERE id = ?", (status, reason, run_id))
 
@@ -358,6 +384,7 @@ class Store:
         return None if row[0] is None else json.loads(row[0])
 
     # ------------------------------------------------------------------ proposals and results
+    @_writes
     def add_pending(self, run_id: int, items: Sequence[Pending], rng_state: dict[str, Any] | None = None) -> None:
         """Write proposals as pending before they are submitted; with `rng_state`, the generator state
         that follows them, in the same transaction."""
@@ -378,6 +405,7 @@ class Store:
         )
         return [Pending(t, Program.from_json(p), f, parent, json.loads(info)) for t, p, f, parent, info in rows]
 
+    @_writes
     def record(
         self, run_id: int, entries: Sequence[tuple[Individual, int, str | None]], rng_state: dict[str, Any] | None = None
     ) -> None:
@@ -474,6 +502,7 @@ class Store:
         return {fp: Evaluation(_fitness_from_sql(f), json.loads(m), e) for fp, f, m, e in rows}
 
     # ------------------------------------------------------------------ checkpoints
+    @_writes
     def save_checkpoint(self, run_id: int, name: str, at_individual: int, data: bytes) -> None:
         self.db.execute(
             "INSERT OR REPLACE INTO checkpoints (run_id, name, at_individual, data) VALUES (?, ?, ?, ?)",
@@ -501,7 +530,19 @@ class _Transaction:
         self.db.execute(self.begin)
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        if exc_type is None:
+            try:
+                self.db.execute("COMMIT")
+            except sqlite3.Error:  # e.g. SQLITE_FULL, after which the transaction may still be open
+                self._rollback()
+                raise
+        else:
+            self._rollback()
+
+    def _rollback(self) -> None:
+        """Roll back what is still open (SQLite may have rolled the transaction back itself)."""
+        if self.db.in_transaction:
+            self.db.execute("ROLLBACK")
 
 
 # ---------------------------------------------------------------------------- opening: whose file is it?
