@@ -31,9 +31,14 @@ from evolve.executors import Executor, WorkItem, WorkResult, evaluate_safely
 from evolve.hookspecs import hookimpl
 from evolve.plugin_manager import SpaceSpec
 from evolve.program import Program
+from evolve.ray_reaper import Guard, guarded
 from evolve.space import Evaluation
 
 log = logging.getLogger(__name__)
+
+#: The guard of the Ray this process started, if it started one (Ray's connection is itself one per
+#: process): it ends that Ray's processes when this process lets go of Ray or dies (ray_reaper.py).
+_started_ray: Guard | None = None
 
 
 # ---------------------------------------------------------------------------------------- connecting
@@ -42,6 +47,7 @@ log = logging.getLogger(__name__)
 def connect(address: str | None = None, quiet: bool = True) -> bool:
     """Join the Ray cluster at `address` ("auto", "HOST:PORT", "ray://HOST:10001"), or start Ray on this
     machine when None. Returns True when this call started or joined Ray (and so should shut it down).
+    Ray started here ends with this process, however it ends (kill -9 included; see ray_reaper.py).
 
     Call it before JAX starts its backend in this process: Ray forks helper processes, and forking a
     process that runs JAX's threads can deadlock (JAX warns about it)."""
@@ -54,8 +60,14 @@ def connect(address: str | None = None, quiet: bool = True) -> bool:
     quiet_kwargs: dict[str, Any] = {"logging_level": logging.ERROR, "log_to_driver": False} if quiet else {}
     if address is None:
         # A new local instance (with a token, made if missing), never someone else's cluster that
-        # happens to run on this machine.
-        ray.init(address="local", include_dashboard=False, **quiet_kwargs)
+        # happens to run on this machine; its processes end with this one, even on kill -9.
+        from ray._common.utils import get_default_ray_temp_dir
+
+        global _started_ray
+        with guarded(get_default_ray_temp_dir()) as guard:
+            context = ray.init(address="local", include_dashboard=False, **quiet_kwargs)
+            guard.started(context.address_info["session_dir"])
+        _started_ray = guard
         return True
     _check_reachable(address)
     try:
@@ -63,6 +75,17 @@ def connect(address: str | None = None, quiet: bool = True) -> bool:
     except (ConnectionError, RuntimeError) as e:
         raise ClusterError(f"cannot join the Ray cluster at {address}: {e}") from None
     return True
+
+
+def disconnect() -> None:
+    """Leave Ray; if this process started it, wait until its processes are gone."""
+    import ray
+
+    global _started_ray
+    ray.shutdown()
+    if _started_ray is not None:
+        _started_ray.close()
+        _started_ray = None
 
 
 def _check_reachable(address: str) -> None:
@@ -214,7 +237,7 @@ class RayExecutor(Executor):
             ray.kill(actor)
         self._idle, self._starting, self._running = [], {}, {}
         if self._owns_ray and ray.is_initialized():
-            ray.shutdown()
+            disconnect()
 
     # ------------------------------------------------------------------ actors
     def _start_actor(self) -> None:
