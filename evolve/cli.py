@@ -18,6 +18,8 @@ from evolve.interrupts import EXIT_INTERRUPTED, Interrupts
 EXIT_USER_ERROR = 2
 #: The most evaluations a run may keep in flight (the serial executor evaluates them as one batch).
 MAX_WORKERS = 10_000
+#: Run and individual ids, and counts of them, are SQLite integers.
+MAX_ID = 2**63 - 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
             import logging
 
             parser = _parser()
+            if argv is not None and any("\x00" in arg for arg in argv):  # no command line holds one
+                parser.error("an argument holds a NUL character")
             args = parser.parse_args(argv)
             args.interrupts = interrupts
             logging.basicConfig(level=logging.WARNING, format="evolve: %(levelname)s: %(message)s")
@@ -33,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
                 logging.getLogger("evolve").setLevel(logging.INFO)
             return args.command(args) or 0
         except EvolveError as e:
-            print(f"evolve: error: {e}", file=sys.stderr)
+            print(f"evolve: error: {_one_line(str(e))}", file=sys.stderr)
             return EXIT_USER_ERROR
         except KeyboardInterrupt:
             interrupts.handled()
@@ -68,21 +72,25 @@ def cmd_run(args) -> int:
         seed=args.seed,
         stop_when_solved=args.stop_when_solved,
     )
-    store = Store(args.db)
-    _start_ray_first(config)
-    engine = start_run(store, config)
-    print(f"run {engine.run.id} started in {args.db} (if stopped: evolve resume {engine.run.id} --db {args.db})", file=sys.stderr)
-    return _execute(engine, store, args)
+    with Store(args.db) as store:
+        _start_ray_first(config)
+        engine = start_run(store, config)
+        print(f"run {engine.run.id} started in {args.db} (if stopped: evolve resume {engine.run.id} --db {args.db})",
+              file=sys.stderr)
+        return _execute(engine, store, args)
 
 
 def cmd_resume(args) -> int:
     from evolve.engine import resumable, resume_run
-    from evolve.store import Store
+    from evolve.store import Store, store_file
 
-    store = Store(args.db)
-    _start_ray_first(resumable(store, args.run).config)
-    engine = resume_run(store, args.run)
-    return _execute(engine, store, args)
+    filename = store_file(args.db)
+    if filename is not None and not os.path.exists(filename):  # a mistyped --db is not made a new store
+        raise EvolveError(f"no store at {args.db}; `evolve runs --db PATH` lists a store's runs")
+    with Store(args.db) as store:
+        _start_ray_first(resumable(store, args.run).config)
+        engine = resume_run(store, args.run)
+        return _execute(engine, store, args)
 
 
 def _options_to_store(space: str, options: dict) -> dict:
@@ -135,37 +143,37 @@ def _execute(engine, store, args) -> int:
 def cmd_runs(args) -> int:
     from evolve import report
 
-    store = _existing_store(args.db)
-    print(report.RUNS_HEADER)
-    for run in store.runs():
-        print(report.run_line(run, store))
+    with _existing_store(args.db) as store:
+        print(report.RUNS_HEADER)
+        for run in store.runs():
+            print(report.run_line(run, store))
     return 0
 
 
 def cmd_show(args) -> int:
     from evolve import report
 
-    store = _existing_store(args.db)
-    run = store.run(args.run)
-    print(report.show(store, run, _space_of(run), top=args.top))
+    with _existing_store(args.db) as store:
+        run = store.run(args.run)
+        print(report.show(store, run, _space_of(run), top=args.top))
     return 0
 
 
 def cmd_top(args) -> int:
     from evolve import report
 
-    store = _existing_store(args.db)
-    run = store.run(args.run)
-    print(report.top_table(store, run, _space_of(run), args.n))
+    with _existing_store(args.db) as store:
+        run = store.run(args.run)
+        print(report.top_table(store, run, _space_of(run), args.n))
     return 0
 
 
 def cmd_export(args) -> int:
-    store = _existing_store(args.db)
-    run = store.run(args.run)
-    space = _space_of(run)
-    space.check_export_format(args.format)
-    text = space.export(store.individual(run.id, args.id).program, args.format)
+    with _existing_store(args.db) as store:
+        run = store.run(args.run)
+        space = _space_of(run)
+        space.check_export_format(args.format)
+        text = space.export(store.individual(run.id, args.id).program, args.format)
     if args.output:
         try:
             with open(args.output, "w") as f:
@@ -299,25 +307,25 @@ def _parser() -> argparse.ArgumentParser:
     run.set_defaults(command=cmd_run)
 
     resume = with_db(sub.add_parser("resume", help="continue a stopped or killed run"))
-    resume.add_argument("run", type=_count(1))
+    resume.add_argument("run", type=_count(1, MAX_ID))
     resume.set_defaults(command=cmd_resume)
 
     runs = with_db(sub.add_parser("runs", help="list the runs in a store"))
     runs.set_defaults(command=cmd_runs)
 
     show = with_db(sub.add_parser("show", help="a run's progress, fitness curve and best programs"))
-    show.add_argument("run", type=_count(1))
-    show.add_argument("--top", type=_count(0), default=5, help="how many of the best programs to list")
+    show.add_argument("run", type=_count(1, MAX_ID))
+    show.add_argument("--top", type=_count(0, MAX_ID), default=5, help="how many of the best programs to list")
     show.set_defaults(command=cmd_show)
 
     top = with_db(sub.add_parser("top", help="a run's best programs"))
-    top.add_argument("run", type=_count(1))
-    top.add_argument("-n", type=_count(0), default=10, help="how many programs to list")
+    top.add_argument("run", type=_count(1, MAX_ID))
+    top.add_argument("-n", type=_count(0, MAX_ID), default=10, help="how many programs to list")
     top.set_defaults(command=cmd_top)
 
     export = with_db(sub.add_parser("export", help="write one program in a format of its space"))
-    export.add_argument("run", type=_count(1))
-    export.add_argument("id", type=_count(1), help="individual id (see `evolve top`)")
+    export.add_argument("run", type=_count(1, MAX_ID))
+    export.add_argument("id", type=_count(1, MAX_ID), help="individual id (see `evolve top`)")
     export.add_argument("--format", default="json")
     export.add_argument("--output", "-o", help="file to write (default: standard output)")
     export.set_defaults(command=cmd_export)
@@ -356,8 +364,18 @@ class _ArgumentParser(argparse.ArgumentParser):
     """argparse, with its errors in the one-line form every other error takes."""
 
     def error(self, message):
-        print(f"evolve: error: {message} (see `{self.prog} --help`)", file=sys.stderr)
+        print(f"evolve: error: {_one_line(message)} (see `{self.prog} --help`)", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
+
+
+def _one_line(message: str) -> str:
+    """An error message as one line: control characters and line separators a user typed (a newline
+    or a carriage return in an argument or a file name) are written as escapes."""
+    return message.translate(_CONTROL_ESCAPES)
+
+
+_CONTROL_ESCAPES = {code: f"\\x{code:02x}" if code < 256 else f"\\u{code:04x}"
+                    for code in [*range(32), *range(127, 160), 0x2028, 0x2029] if chr(code) != "\t"}
 
 
 if __name__ == "__main__":

@@ -5,22 +5,20 @@ interrupted and resumable. A second one, while the first is being cleaned up or 
 ends the process at once with status 130: a run left so is taken over by `evolve resume` like one
 that was killed, and nothing it committed is lost.
 
-Python ignores an exception raised inside a garbage-collector callback or a `__del__` method (it
-prints "Exception ignored in ..." and goes on), and JAX runs a callback at every collection, so a
-Ctrl-C that lands there would be lost with a traceback on the screen. Such a signal is delivered
-again a moment later instead, once the callback has returned.
+Python ignores an exception raised where nothing can catch it (a garbage-collector callback, which
+JAX runs at every collection, a weakref callback, a `__del__` method): it prints "Exception ignored
+in ..." and goes on. A KeyboardInterrupt lost so is delivered again a moment later, once that
+callback has returned, and nothing is printed.
 """
 
 from __future__ import annotations
 
-import gc
-import os
 import signal
 import sys
 from types import FrameType
 
 EXIT_INTERRUPTED = 130
-#: Seconds after which a signal that landed where it could not be raised is delivered again.
+#: Seconds after which an interrupt that Python swallowed is delivered again.
 REDELIVERY_DELAY = 0.02
 
 
@@ -34,9 +32,11 @@ class Interrupts:
     def __init__(self, message: str = "evolve: interrupted"):
         self.message = message
         self.received = 0
+        self._signal = signal.SIGINT
         self._redelivery = False
         self._reported = False
         self._previous: dict[int, object] = {}
+        self._previous_hook = None
 
     def __enter__(self) -> "Interrupts":
         defaults = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
@@ -44,8 +44,10 @@ class Interrupts:
             if signal.getsignal(signum) is default:
                 try:
                     self._previous[signum] = signal.signal(signum, self._handle)
-                except ValueError:  # not the main thread: leave signals to the caller
+                except ValueError:  # not the main thread: signals are the caller's
                     return self
+        if self._previous:
+            self._previous_hook, sys.unraisablehook = sys.unraisablehook, self._unraisable
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -53,6 +55,8 @@ class Interrupts:
             return
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
+        if self._previous_hook is not None:
+            sys.unraisablehook = self._previous_hook
 
     def report(self) -> None:
         """Print `message`, once."""
@@ -73,26 +77,35 @@ class Interrupts:
             self._redelivery = False
         else:
             self.received += 1
+            self._signal = signum
         if self.received > 1:
             self._exit_now()
-        if _swallowed_in(frame):
-            self._deliver_again(signum)
-            return
         raise KeyboardInterrupt
 
-    def _deliver_again(self, signum: int) -> None:
-        import _thread
+    def _unraisable(self, unraisable) -> None:
+        """sys.unraisablehook: an interrupt Python swallowed is delivered again; the rest is printed
+        as before."""
+        if issubclass(unraisable.exc_type, KeyboardInterrupt) and self.received:
+            self._deliver_again()
+        else:
+            self._previous_hook(unraisable)
+
+    def _deliver_again(self) -> None:
         import threading
 
-        def again() -> None:
+        main_thread = threading.main_thread().ident
+
+        def again() -> None:  # a real signal, so that a blocking call in the main thread returns for it
             self._redelivery = True
-            _thread.interrupt_main(signum)
+            signal.pthread_kill(main_thread, self._signal)
 
         timer = threading.Timer(REDELIVERY_DELAY, again)
         timer.daemon = True
         timer.start()
 
     def _exit_now(self) -> None:
+        import os
+
         self.report()
         for stream in (sys.stdout, sys.stderr):
             try:
@@ -100,14 +113,3 @@ class Interrupts:
             except (OSError, ValueError):
                 pass
         os._exit(EXIT_INTERRUPTED)
-
-
-def _swallowed_in(frame: FrameType | None) -> bool:
-    """Whether an exception raised in `frame` would be printed and ignored by Python: the frame runs
-    inside a garbage-collector callback or a `__del__` method."""
-    callbacks = {getattr(callback, "__code__", None) for callback in gc.callbacks}
-    while frame is not None:
-        if frame.f_code in callbacks or frame.f_code.co_name == "__del__":
-            return True
-        frame = frame.f_back
-    return False

@@ -79,9 +79,15 @@ class PluginManager:
         self.sources: list[PluginSource] = []
         self._provider: dict[tuple[str, str], str] = {}
         self._broken: dict[str, str] = {}  # plugin name -> why its registration hook failed
+        described: dict[int, tuple[str, str]] = {}  # id(distribution) -> (name, version): its metadata read once
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-            dist = ep.dist.name if ep.dist else "?"
-            version = ep.dist.version if ep.dist else "?"
+            if ep.dist is None:
+                dist, version = "?", "?"
+            else:
+                if id(ep.dist) not in described:
+                    metadata = ep.dist.metadata
+                    described[id(ep.dist)] = (metadata["Name"], metadata["Version"])
+                dist, version = described[id(ep.dist)]
             try:
                 module = ep.load()
                 if self.pm.is_registered(module):
@@ -167,9 +173,16 @@ class PluginManager:
 
 
 def instantiate_space(cls: type, name: str, options: dict[str, Any]):
-    """`cls(**options)` with its options checked, named `name`."""
+    """`cls(**options)` with its options checked, named `name`. A node limit that leaves no room
+    for a node after the inputs (e.g. max_nodes=0) is refused here for every space, before a random
+    program or a mutation fails on it in the middle of a run."""
     space = construct(cls, options, f"search space {name!r}")
     space.name = name
+    vocab = getattr(space, "vocabulary", None)
+    n_inputs = len(getattr(vocab, "inputs", ()))
+    if isinstance(getattr(vocab, "max_nodes", None), int) and vocab.max_nodes <= n_inputs:
+        raise OptionError(f"search space {name!r}: max_nodes must be at least {n_inputs + 1} (its {n_inputs} inputs"
+                          f" and one node to compute with), got {vocab.max_nodes}")
     return space
 
 

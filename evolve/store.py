@@ -253,6 +253,8 @@ class Store:
         filename = store_file(self.path)
         if filename is not None:
             _refuse_non_sqlite(filename, must_exist=read_only)
+        if not read_only and _uri_reads_only(self.path):
+            raise StoreError(f"{self.path} names the store read-only; a run writes to it: pass its file name as --db")
         try:
             if read_only:
                 self.db = _connect_read_only(self.path, filename)
@@ -562,6 +564,14 @@ def store_file(path: str) -> str | None:
 
 def _is_uri(path: str) -> bool:
     return path.startswith("file:")
+
+
+def _uri_reads_only(path: str) -> bool:
+    """Whether `path` is a URI that opens the store read-only (mode=ro, or immutable=1)."""
+    if not _is_uri(path):
+        return False
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
+    return "ro" in query.get("mode", []) or "1" in query.get("immutable", [])
 
 
 def _connect_read_only(path: str, filename: str | None) -> sqlite3.Connection:
