@@ -117,7 +117,8 @@ def read_csv(path: str) -> tuple[list[str], list[list[float]]]:
         try:
             values.append([float(v) for v in row])
         except ValueError as e:
-            raise OptionError(f"{path}: row {line}: every value must be a number ({e})") from None
+            comma = " (decimal commas are not read: write 1.5, not 1,5)" if any("," in v for v in row) else ""
+            raise OptionError(f"{path}: row {line}: every value must be a number ({e}){comma}") from None
     return header, values
 
 
@@ -125,33 +126,34 @@ def table_dataset(columns: list[str], rows: list[list[float]], target: str | Non
                   source: str = "the data") -> Dataset:
     """A Dataset from a table (a header and rows of numbers): the names must be distinct
     identifiers, the values finite and within float32's range (programs compute in float32)."""
-    where = source
+    if not isinstance(columns, list) or not columns:
+        raise OptionError(f"{source}: the columns must be a list of names")
     for name in columns:
         if not isinstance(name, str) or not name.isidentifier():
-            raise OptionError(f"{where}: column name {name!r} must be an identifier (letters, digits, _)")
+            raise OptionError(f"{source}: column name {name!r} must be an identifier (letters, digits, _)")
     repeated = sorted({name for name in columns if columns.count(name) > 1})
     if repeated:
-        raise OptionError(f"{where}: column {repeated[0]!r} appears {columns.count(repeated[0])} times; column names must differ")
+        raise OptionError(f"{source}: column {repeated[0]!r} appears {columns.count(repeated[0])} times; column names must differ")
     target = target or columns[-1]
     if target not in columns:
-        raise OptionError(f"{where}: no column {target!r}; columns: {', '.join(columns)}")
+        raise OptionError(f"{source}: no column {target!r}; columns: {', '.join(columns)}")
     numbers = isinstance(rows, list) and all(
         isinstance(row, list) and len(row) == len(columns)
         and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in row) for row in rows)
     if not numbers or len(rows) < 2:
-        raise OptionError(f"{where}: need at least two rows of {len(columns)} numbers, one per column")
+        raise OptionError(f"{source}: need at least two rows of {len(columns)} numbers, one per column")
     table = np.array([[_as_float(v) for v in row] for row in rows], np.float64)
     bad = ~np.isfinite(table) | (np.abs(table) > FLOAT32_MAX)
     if bad.any():
         row, col = (int(i) for i in np.argwhere(bad)[0])
         raise OptionError(
-            f"{where}: row {row + 2}, column {columns[col]!r} is {float(table[row, col]):g}; every value must be a finite"
+            f"{source}: row {row + 2}, column {columns[col]!r} is {float(table[row, col]):g}; every value must be a finite"
             f" number within float32's range (|x| <= {FLOAT32_MAX:.3g}): remove or rescale it"
         )
     t = columns.index(target)
     inputs = [i for i in range(len(columns)) if i != t]
     if not inputs:
-        raise OptionError(f"{where}: no input columns besides the target {target!r}")
+        raise OptionError(f"{source}: no input columns besides the target {target!r}")
     x = table[:, inputs].T
     rng = np.random.default_rng(seed)
     low, high = x.min(axis=1, keepdims=True), x.max(axis=1, keepdims=True)

@@ -83,9 +83,12 @@ class SymbolicRegression(SearchSpace):
         if constants is None:
             constants = self.data.benchmark is None
         n = len(self.data.names)
+        if n + 1 > MAX_NODES:
+            raise OptionError(f"{problem} has {n} input columns; symbolic regression takes at most {MAX_NODES - 1}")
         if max_nodes < n + 1:
             raise OptionError(f"{problem} has {n} input columns, so max_nodes (now {max_nodes}) must be at least"
-                              f" {n + 1}: one node per input and one to compute with; pass --space-opt max_nodes={max(n + 1, 2 * n)}")
+                              f" {n + 1}: one node per input and one to compute with; pass --space-opt"
+                              f" max_nodes={min(max(n + 1, 2 * n), MAX_NODES)}")
         self._vocab = Vocabulary(
             inputs=tuple(Input(name, "real") for name in self.data.names),
             output_types=("real",),
@@ -238,7 +241,7 @@ def _unusable_input_name(name: str) -> str | None:
     Python function and the symbols of the printed formulas, so a keyword, an operator's name, or a
     name the exported code uses itself (np, and names starting with _) would make them unreadable
     or invalid."""
-    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+    if keyword.iskeyword(name):
         return "is a Python keyword"
     if name in OPERATORS:
         return "is the name of an operator"

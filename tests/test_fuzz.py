@@ -260,7 +260,7 @@ def option_pairs(keys: list[str]):
 #: Option keys the fuzzer sets. Sleep's seconds, crash and hang options are left out: a valid value of
 #: those waits, crashes or hangs by design (sleep is the executors' test space).
 SPACE_KEYS = {
-    "symbolic-regression": ["problem", "target", "max_nodes", "constants", "data_seed"],
+    "symbolic-regression": ["problem", "target", "max_nodes", "constants", "data_seed", "data"],
     "optimizers": ["suite", "steps", "seeds", "lr_grid", "seed_with", "max_nodes"],
     "sleep": ["max_nodes"],
 }
