@@ -219,14 +219,15 @@ class Pending:
 
 
 def _writes(method):
-    """A write that fails (a full disk, read-only media, an I/O error) raises one StoreError that
-    names the store; its transaction is rolled back, so nothing is half written."""
+    """A write that fails for a reason outside evolve (a full disk, read-only media, an I/O error, a
+    lock held too long) raises one StoreError that names the store; its transaction is rolled back,
+    so nothing is half written. A broken constraint is evolve's own bug and keeps its traceback."""
 
     @functools.wraps(method)
     def write(self: "Store", *args, **kwargs):
         try:
             return method(self, *args, **kwargs)
-        except sqlite3.Error as e:
+        except sqlite3.OperationalError as e:
             if getattr(e, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
                 raise StoreError(
                     f"cannot write to store {self.path}: the disk is full ({e}); everything recorded before is"
