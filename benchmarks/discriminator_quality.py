@@ -12,7 +12,8 @@ fitness, and score the predictor on them. Children whose behaviour was already s
   base rate    the share of all (novel) children that beat their parent: what unguided mutation gets
   train s      seconds of training for the whole run
 
-Writes benchmarks/results/discriminator_quality.json and .png. Run it niced:
+Writes benchmarks/results/discriminator_quality.json and .png (`--out` names another pair, and
+`--configurations 0` runs the default configuration alone). Run it niced:
 `nice -n 10 python benchmarks/discriminator_quality.py`.
 """
 
@@ -27,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import figure_path, save_json, table  # noqa: E402
-from evolve.discriminator.training import WORST  # noqa: E402
+from evolve.discriminator.replay import WORST  # noqa: E402
 from evolve.engine import start_run  # noqa: E402
 from evolve.plugin_manager import PluginManager  # noqa: E402
 from evolve.store import RunConfig, Store  # noqa: E402
@@ -86,12 +87,16 @@ def main() -> None:
     parser.add_argument("--problem", default="nguyen-4")
     parser.add_argument("--evaluations", type=int, default=300)
     parser.add_argument("--seeds", type=int, default=4)
+    parser.add_argument("--configurations", nargs="*", type=int, help="indices into CONFIGURATIONS (default: all)")
+    parser.add_argument("--out", default="discriminator_quality", help="results name (JSON and PNG in results/)")
     args = parser.parse_args()
     plugins = PluginManager()
-    rows: dict[str, list[tuple[float, float, float, float]]] = {label: [] for label in CONFIGURATIONS}
+    labels = list(CONFIGURATIONS)
+    configurations = {labels[k]: CONFIGURATIONS[labels[k]] for k in (args.configurations or range(len(labels)))}
+    rows: dict[str, list[tuple[float, float, float, float]]] = {label: [] for label in configurations}
     for seed in range(args.seeds):
         space, individuals, parents, children, better, novel, decided = judged_pairs(args.problem, args.evaluations, seed)
-        for label, options in CONFIGURATIONS.items():
+        for label, options in configurations.items():
             predictor = plugins.make_predictor("binary", space, dict(options, seed=seed))
             start = time.perf_counter()
             predictor.observe(individuals)
@@ -104,12 +109,12 @@ def main() -> None:
                for label, r in rows.items()}
     print(table([[label, f"{s['auc']:.3f}", f"{s['precision_at_3pct']:.3f}", f"{s['base_rate']:.3f}", f"{s['train_seconds']:.1f}"]
                  for label, s in summary.items()], ["configuration", "AUC", "precision@3%", "base rate", "train s"]))
-    save_json("discriminator_quality", {"args": vars(args), "configurations": CONFIGURATIONS, "summary": summary,
-                                        "per_seed": {label: r for label, r in rows.items()}})
-    _plot(summary)
+    save_json(args.out, {"args": vars(args), "configurations": configurations, "summary": summary,
+                         "per_seed": {label: r for label, r in rows.items()}})
+    _plot(summary, args.out)
 
 
-def _plot(summary: dict) -> None:
+def _plot(summary: dict, name: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -126,7 +131,7 @@ def _plot(summary: dict) -> None:
     ax.legend(fontsize=8)
     ax.set_title("discriminator on tournament parent vs mutated child")
     fig.tight_layout()
-    fig.savefig(figure_path("discriminator_quality"), dpi=120)
+    fig.savefig(figure_path(name), dpi=120)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import RESULTS, figure_path, save_json, table  # noqa: E402
 from evolve import hookimpl  # noqa: E402
+from evolve.discriminator.model import trace_count  # noqa: E402
 from evolve.engine import start_run  # noqa: E402
 from evolve.plugin_manager import PluginManager  # noqa: E402
 from evolve.store import RunConfig, Store  # noqa: E402
@@ -125,6 +126,7 @@ def measure(args) -> dict:
         "train_steps_per_proposal": median["train steps"],
         "windows_ms": [{k: 1e3 * v for k, v in w.items() if k not in ("pairs", "train steps")} for w in per_window],
         "wall_seconds": wall,
+        "compilations": trace_count(),
         "best_fitness": max(ind.fitness for ind in individuals),
         "predictor_metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float))},
     }

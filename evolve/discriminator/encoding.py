@@ -143,8 +143,10 @@ class GraphEncoder:
             x[:, -self.rw_steps :] = walks[np.repeat(np.arange(len(pruned)), counts), local]
         edge_counts = np.bincount(args[:, 0], minlength=len(pruned)) * 2
         edge_starts = np.cumsum(edge_counts) - edge_counts
+        # copies, not views: a program kept (in a cache) must not keep the whole batch's arrays alive
         return [
-            EncodedProgram(x[s : s + n], senders[es : es + m], receivers[es : es + m], types[es : es + m])
+            EncodedProgram(x[s : s + n].copy(), senders[es : es + m].copy(), receivers[es : es + m].copy(),
+                           types[es : es + m].copy())
             for s, n, es, m in zip(starts.tolist(), counts.tolist(), edge_starts.tolist(), edge_counts.tolist())
         ]
 
@@ -156,7 +158,8 @@ class GraphEncoder:
 
     def pack(self, groups: Sequence[Sequence[EncodedProgram | None]], n_graphs: int) -> GraphBatch:
         """Each group (a list of encodings; None is an empty graph slot) as a batch of `n_graphs`
-        graph slots, all of one shape, stacked on a leading axis."""
+        graph slots, all of one shape, stacked on a leading axis. The shape depends on the groups
+        alone (never on earlier calls), so a resumed run computes exactly what the first did."""
         present = [e.n_node for group in groups for e in group if e is not None]
         if max((len(group) for group in groups), default=0) > n_graphs:
             raise ValueError(f"a group of more than {n_graphs} graphs")
