@@ -95,7 +95,10 @@ def _check_reachable(address: str) -> None:
 
     target = address.removeprefix("ray://")
     if address == "auto":
-        target = canonicalize_bootstrap_address("auto")
+        try:
+            target = canonicalize_bootstrap_address("auto")
+        except ConnectionError:  # what newer Ray raises instead of returning None
+            target = None
         if target is None:
             raise ClusterError("--address auto: no Ray cluster is running on this machine (start one with `ray start --head`)")
     host, _, port = target.rpartition(":")

@@ -46,7 +46,7 @@ def test_run_show_top_export(db, tmp_path, capsys):
         (["run", "symbolic-regression", "--strategy", "nope"], "unknown strategy 'nope'"),
         (["run", "symbolic-regression", "--problem", "nguyen-99"], "unknown problem 'nguyen-99'"),
         (["run", "symbolic-regression", "--strategy-opt", "population_size"], "--strategy-opt takes key=value"),
-        (["run", "symbolic-regression", "--strategy-opt", "population_size=0"], "tournament_size must be between 1 and population_size (0)"),
+        (["run", "symbolic-regression", "--strategy-opt", "population_size=0"], "population_size must be between 1 and 1000000, got 0"),
         (["run", "symbolic-regression", "--budget", "0"], "budget must be at least 1"),
         (["run", "symbolic-regression", "--strategy-opt", "population_size=abc"], "option 'population_size' must be int, got 'abc'"),
         (["run", "symbolic-regression", "--budget", "many"], "invalid int value: 'many'"),
