@@ -1,9 +1,9 @@
 """What the predictor-guided strategies (PAM-RT, predictor filter) share: a predictor they cannot
 run without, plain regularized evolution while the predictor warms up, the record of what the
 predictor was asked and how long it took (Proposal.info: tries, predicted, predictor_seconds,
-train_seconds, and where the strategy measures them mutation_seconds and novelty_seconds), and the
-behaviour fingerprints of everything already proposed (NoveltyMemory, which novelty-filtered
-regularized evolution shares too).
+train_seconds and, where the predictor and strategy measure them, train_wait_seconds,
+mutation_seconds and novelty_seconds), and the behaviour fingerprints of everything already
+proposed (NoveltyMemory, which novelty-filtered regularized evolution shares too).
 
 A child that behaves like a program already proposed would be answered by the duplicate cache and
 teach the search nothing, yet it looks just like its parent to the predictor, which then rates it
@@ -77,12 +77,21 @@ class GuidedStrategy(NoveltyMemory):
         p = self.predictor.compare(a, b)
         return p, time.perf_counter() - start
 
+    def _training_seconds(self) -> dict:
+        """The predictor's training seconds so far, and those the proposals waited for (less, when
+        it trains in the background)."""
+        metrics = self.predictor.metrics()
+        out = {"train_seconds": float(metrics.get("train_seconds", 0.0))}
+        if "train_wait_seconds" in metrics:
+            out["train_wait_seconds"] = float(metrics["train_wait_seconds"])
+        return out
+
     def info(self, tries: int, predicted: float, seconds: float, **extra) -> dict:
         return {
             "tries": tries,
             "guided": True,
             "predicted": float(predicted),
             "predictor_seconds": float(seconds),
-            "train_seconds": float(self.predictor.metrics().get("train_seconds", 0.0)),
+            **self._training_seconds(),
             **extra,
         }

@@ -11,8 +11,9 @@ costs to embed is its node slots. So graphs are packed, several to a bin, into b
 slots (16, or the power of two that fits the largest graph), first fit by decreasing size; each
 node slot records which graph it holds, and attention stays within a graph. Shapes are bounded so
 the model compiles a bounded number of times: the number of bins and the number of graph slots are
-sizes of the ladder 4, 6, 8, 12, 16, 24... (at most a third padding), and edge slots are
-`2 * max_arity` per node slot. The model reads all of it from the array shapes.
+sizes of the ladder 4, 6, 8, 12, 16, 24... (at most a third padding), with at least one bin per 4
+graph slots (so the bins mostly follow the graph slots), and edge slots are `2 * max_arity` per
+node slot. The model reads all of it from the array shapes.
 
 Encoding is numpy throughout: the programs encoded together are one pass over their nodes, their
 random walks one stack of matrix products, and a batch is a few concatenations and scatters.
@@ -31,6 +32,9 @@ from evolve.program import Program
 
 SMALLEST_BIN = 16
 SMALLEST_BATCH = 8
+#: a batch has at least one bin per this many graph slots (on Nguyen problems 4 to 5 graphs fill a
+#: bin), so its bin count mostly follows its graph slots: fewer shapes, fewer compilations
+BINS_PER_GRAPH_SLOTS = 4
 KINDS = (INPUT, CONST, "op")
 
 
@@ -103,6 +107,9 @@ class GraphEncoder:
         """Encodings of the programs, from the cache where it has them; the rest encoded together."""
         keys = [(p.nodes, p.outputs) for p in programs]
         found = [self._cache.get(key) for key in keys]
+        for key, hit in zip(keys, found):
+            if hit is not None:
+                self._cache.move_to_end(key)  # least recently used leaves first
         missing = {key: p for key, p, hit in zip(keys, programs, found) if hit is None}
         if missing:
             fresh = dict(zip(missing, self.encode_uncached(list(missing.values()))))
@@ -165,7 +172,8 @@ class GraphEncoder:
             raise ValueError(f"a group of more than {n_graphs} graphs")
         size = pad_count(max(present + [1]), SMALLEST_BIN)
         placed = [first_fit([0 if e is None else e.n_node for e in group], size) for group in groups]
-        n_bins = ladder_count(max([max(bins, default=-1) + 1 for bins, _ in placed] + [1]), 4)
+        needed = max([max(bins, default=-1) + 1 for bins, _ in placed] + [1])
+        n_bins = ladder_count(max(needed, n_graphs // BINS_PER_GRAPH_SLOTS), 4)
         edge_slots = n_bins * size * 2 * self.max_arity
         steps, slots = len(groups), n_bins * size
         nodes = np.zeros((steps * slots, self.node_dim), np.float32)
