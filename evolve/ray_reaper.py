@@ -29,7 +29,7 @@ from typing import Iterator
 #: The environment variable that marks the processes a driver starts while it starts Ray.
 MARK = "EVOLVE_RAY_OWNER"
 #: Seconds a process of a driver's Ray gets to exit after SIGTERM before it is killed.
-TERMINATE_GRACE = 2.0
+TERMINATE_GRACE = 1.0
 
 
 class Guard:
@@ -46,8 +46,11 @@ class Guard:
 
     def started(self, session_dir: str) -> None:
         """Ray is up, with its processes' logs in `session_dir`."""
-        self.process.stdin.write(f"{session_dir}\n".encode())
-        self.process.stdin.flush()
+        try:
+            self.process.stdin.write(f"{session_dir}\n".encode())
+            self.process.stdin.flush()
+        except BrokenPipeError:  # the guard was ended from outside: Ray runs on, as unguarded Ray does
+            pass
 
     def close(self, timeout: float = 15.0) -> None:
         """Close the pipe and wait (at most `timeout` seconds) until the guard has ended this Ray."""
