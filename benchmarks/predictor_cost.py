@@ -10,9 +10,15 @@ own seconds with each proposal. From the first guided proposal on, the run is cu
 gives the median over windows (training runs every few evaluations, so one proposal's figure is
 mostly 0 or a whole training call: a window's mean is what a proposal costs).
 
+On a shared machine wall-clock swings with the load (the same mutation code has measured 1.5 to 2x
+apart in two runs), so each label also records the process's CPU seconds per proposal, every thread
+counted (training on its own thread included): less sensitive to other processes, it is the figure
+to compare labels measured at different times.
+
 Results are kept per `--label` in benchmarks/results/predictor_cost.json (measure "before", change
-the code, measure "after" with the same settings) and drawn in predictor_cost.png. Run it niced:
-`nice -n 10 python benchmarks/predictor_cost.py --label before`.
+the code, measure "after" with the same settings; `--note` says what code a label measured) and
+drawn in predictor_cost.png. To measure code other than the checkout's, put its package first on
+PYTHONPATH. Run it niced: `nice -n 10 python benchmarks/predictor_cost.py --label before`.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import RESULTS, figure_path, save_json, table  # noqa: E402
+import evolve  # noqa: E402
 from evolve import hookimpl  # noqa: E402
 from evolve.discriminator.model import trace_count  # noqa: E402
 from evolve.engine import start_run  # noqa: E402
@@ -43,18 +50,18 @@ class CostRecorder:
 
     def __init__(self) -> None:
         self.engine = None
-        self.rows: list[tuple[float, object, dict]] = []
+        self.rows: list[tuple[float, float, object, dict]] = []
 
     @hookimpl
     def evolve_individual_evaluated(self, run, individual):
-        self.rows.append((time.perf_counter(), individual, self.engine.predictor.metrics()))
+        self.rows.append((time.perf_counter(), time.process_time(), individual, self.engine.predictor.metrics()))
 
 
-def per_individual(rows: list[tuple[float, object, dict]]) -> list[dict]:
+def per_individual(rows: list[tuple[float, float, object, dict]]) -> list[dict]:
     """Seconds per category for each recorded individual after the first: what happened between the
     previous individual's record and its own (its proposal, evaluation, and the training after it)."""
     out = []
-    for (t0, _, m0), (t1, ind, m1) in zip(rows, rows[1:]):
+    for (t0, c0, _, m0), (t1, c1, ind, m1) in zip(rows, rows[1:]):
         delta = {k: m1.get(k, 0.0) - m0.get(k, 0.0) for k in
                  ("train_seconds", "train_encoding_seconds", "train_wait_seconds", "inference_seconds",
                   "inference_encoding_seconds", "pairs_compared", "train_steps")}
@@ -73,6 +80,7 @@ def per_individual(rows: list[tuple[float, object, dict]]) -> list[dict]:
         cost["engine"] = (t1 - t0) - evaluation - sum(cost.values())
         cost["evaluation"] = evaluation
         cost["background training"] = delta["train_seconds"] if background else 0.0
+        cost["process cpu"] = c1 - c0
         cost["pairs"] = delta["pairs_compared"]
         cost["train steps"] = delta["train_steps"]
         out.append({"guided": bool(info.get("guided")), "evaluated": not ind.cached, **cost})
@@ -115,13 +123,15 @@ def measure(args) -> dict:
     return {
         "settings": {"problem": args.problem, "budget": args.budget, "seed": args.seed, "window": args.window,
                      "predictor_options": predictor_options},
-        "commit": _commit(),
+        "code": {"evolve": os.path.dirname(evolve.__file__), "checkout_head": _commit()},
+        "note": args.note,
         "measured": time.strftime("%Y-%m-%d %H:%M:%S"),
         "load_average": os.getloadavg(),
-        "median_ms_per_proposal": {k: 1e3 * v for k, v in median.items() if k not in ("pairs", "train steps")},
+        "median_ms_per_proposal": {k: 1e3 * v for k, v in median.items() if k not in ("pairs", "train steps", "process cpu")},
         "driver_ms_per_proposal": 1e3 * float(np.median([sum(w[k] for k in DRIVER) for w in per_window])),
         "predictor_ms_per_proposal": 1e3 * float(np.median(
             [w["training"] + w["encoding"] + w["inference"] + w["background training"] for w in per_window])),
+        "process_cpu_ms_per_proposal": 1e3 * median["process cpu"],
         "pairs_per_proposal": median["pairs"],
         "train_steps_per_proposal": median["train steps"],
         "windows_ms": [{k: 1e3 * v for k, v in w.items() if k not in ("pairs", "train steps")} for w in per_window],
@@ -142,25 +152,31 @@ def _commit() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--label", required=True, help="the name these figures are kept under (e.g. before, after)")
+    parser.add_argument("--label", help="the name these figures are kept under (e.g. before, after)")
     parser.add_argument("--problem", default="nguyen-4")
     parser.add_argument("--budget", type=int, default=1500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--window", type=int, default=100, help="evaluations per window")
     parser.add_argument("--predictor-options", default="{}", help="JSON options for the binary predictor")
+    parser.add_argument("--note", default="", help="what code this label measures (kept with the figures)")
+    parser.add_argument("--replot", action="store_true", help="redraw the figure from the saved results, measure nothing")
     args = parser.parse_args()
-    result = measure(args)
+    if not (args.label or args.replot):
+        parser.error("give --label (or --replot)")
     path = os.path.join(RESULTS, "predictor_cost.json")
     labels = {}
     if os.path.exists(path):
         with open(path) as f:
             labels = json.load(f).get("labels", {})
-    labels[args.label] = result
-    save_json("predictor_cost", {"labels": labels})
+    if not args.replot:
+        labels[args.label] = measure(args)
+        save_json("predictor_cost", {"labels": labels})
     rows = [[label, *(f"{r['median_ms_per_proposal'][k]:.2f}" for k in (*DRIVER, "background training", "evaluation")),
-             f"{r['driver_ms_per_proposal']:.2f}", f"{r['predictor_ms_per_proposal']:.2f}"] for label, r in labels.items()]
+             f"{r['driver_ms_per_proposal']:.2f}", f"{r['predictor_ms_per_proposal']:.2f}",
+             f"{r['process_cpu_ms_per_proposal']:.2f}" if "process_cpu_ms_per_proposal" in r else "-"]
+            for label, r in labels.items()]
     print("median ms per proposal over windows of", args.window, "evaluations")
-    print(table(rows, ["label", *DRIVER, "background training", "evaluation", "driver", "predictor"]))
+    print(table(rows, ["label", *DRIVER, "background training", "evaluation", "driver", "predictor", "process cpu"]))
     plot(labels)
 
 
@@ -178,11 +194,13 @@ def plot(labels: dict) -> None:
         width = np.array([max(labels[n]["median_ms_per_proposal"][category], 0.0) for n in names])
         bars.barh(y, width, left=left, color=f"C{k}", label=category, hatch="//" if category == "background training" else None)
         left += width
+    cpu = [labels[n].get("process_cpu_ms_per_proposal", np.nan) for n in names]
+    bars.plot(cpu, y, "k|", markersize=28, markeredgewidth=2, label="process CPU (all threads)")
     bars.set_yticks(y, names)
     bars.invert_yaxis()
     bars.set_xlabel("ms per proposal (median over windows)")
     bars.set_title("PAM-RT driver time, by category")
-    bars.legend(fontsize=7)
+    fig.legend(*bars.get_legend_handles_labels(), loc="lower center", ncol=5, fontsize=7)
     for k, name in enumerate(names):
         r = labels[name]
         driver = [sum(w[c] for c in DRIVER) for w in r["windows_ms"]]
@@ -192,7 +210,7 @@ def plot(labels: dict) -> None:
     series.set_ylabel("driver ms per proposal (window mean)")
     series.set_ylim(bottom=0)
     series.legend(fontsize=7)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     fig.savefig(figure_path("predictor_cost"), dpi=120)
 
 
