@@ -22,7 +22,7 @@ still due, and the buffer's programs as JSON. No pickle, so a checkpoint cannot 
 Memory is bounded: the buffer (`buffer_size` programs) with one encoding each, and the encodings of
 the last 4,096 programs compared (on Nguyen problems an encoding is well under 1 KB).
 
-JAX, flax, jraph and optax are imported when a discriminator is built, not with this module: the
+JAX, flax and optax are imported when a discriminator is built, not with this module: the
 plugin manager loads every predictor's module to list it and read its options from the constructor's
 signature, and `evolve plugins` or `evolve top` must not pay seconds for a network they never run.
 """
