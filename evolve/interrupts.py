@@ -9,6 +9,10 @@ Python ignores an exception raised where nothing can catch it (a garbage-collect
 JAX runs at every collection, a weakref callback, a `__del__` method): it prints "Exception ignored
 in ..." and goes on. A KeyboardInterrupt lost so is delivered again a moment later, once that
 callback has returned, and nothing is printed.
+
+An interrupt that comes while a module is being imported is delivered the same way once the import
+is over: a KeyboardInterrupt raised inside a native module's initialisation (jaxlib's, when JAX is
+imported on the first evaluation) crashes the process with a segmentation fault.
 """
 
 from __future__ import annotations
@@ -80,6 +84,9 @@ class Interrupts:
             self._signal = signum
         if self.received > 1:
             self._exit_now()
+        if _importing(frame):
+            self._deliver_again()
+            return
         raise KeyboardInterrupt
 
     def _unraisable(self, unraisable) -> None:
@@ -113,3 +120,12 @@ class Interrupts:
             except (OSError, ValueError):
                 pass
         os._exit(EXIT_INTERRUPTED)
+
+
+def _importing(frame: FrameType | None) -> bool:
+    """Whether `frame` runs inside an import (importlib's frames are on its stack)."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib._bootstrap"):
+            return True
+        frame = frame.f_back
+    return False

@@ -366,3 +366,31 @@ def test_a_ctrl_c_python_would_swallow_is_delivered_again(land, capsys):
         signal.signal(signal.SIGTERM, previous[1])
         sys.unraisablehook = previous[2]
     assert "Exception ignored" not in capsys.readouterr().err
+
+
+def test_a_ctrl_c_during_an_import_comes_once_the_import_is_over(tmp_path, monkeypatch):
+    """A KeyboardInterrupt raised inside a native module's initialisation crashes the process
+    (jaxlib's, imported on the first evaluation): an import is never cut in the middle."""
+    (tmp_path / "slow_to_import.py").write_text(
+        "import signal, time\n"
+        "signal.raise_signal(signal.SIGINT)\n"
+        "for _ in range(1000):  # the handler runs here, inside the import\n"
+        "    pass\n"
+        "time.sleep(0.05)\n"
+        "COMPLETE = True\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    previous = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM), sys.unraisablehook
+    try:
+        with Interrupts():
+            deadline = time.monotonic() + 5
+            with pytest.raises(KeyboardInterrupt):
+                import slow_to_import  # noqa: F401
+                while time.monotonic() < deadline:  # delivered within milliseconds of the import's end
+                    time.sleep(0.001)
+            assert time.monotonic() < deadline
+            assert sys.modules["slow_to_import"].COMPLETE  # the import ran to its end
+    finally:
+        signal.signal(signal.SIGINT, previous[0])
+        signal.signal(signal.SIGTERM, previous[1])
+        sys.unraisablehook = previous[2]
+        sys.modules.pop("slow_to_import", None)
