@@ -10,10 +10,11 @@ Programs are small (on Nguyen problems about 3 live nodes, rarely more than 8), 
 costs to embed is its node slots. So graphs are packed, several to a bin, into bins of `size` node
 slots (16, or the power of two that fits the largest graph), first fit by decreasing size; each
 node slot records which graph it holds, and attention stays within a graph. Shapes are bounded so
-the model compiles a bounded number of times: the number of bins and the number of graph slots are
-sizes of the ladder 4, 6, 8, 12, 16, 24... (at most a third padding), with at least one bin per 4
-graph slots (so the bins mostly follow the graph slots), and edge slots are `2 * max_arity` per
-node slot. The model reads all of it from the array shapes.
+the model compiles a bounded number of times: the numbers of graph slots and of bins are powers of
+two, with at least one bin per 4 graph slots (so the bins mostly follow the graph slots), and edge
+slots are `2 * max_arity` per node slot. The model reads all of it from the array shapes. (Sizes
+on a finer ladder, 8, 12, 16, 24..., padded less but made a PAM-RT run on Nguyen-4 compile 31 shapes
+where it compiles about a dozen now, and compiling one costs as much as hundreds of calls.)
 
 Encoding is numpy throughout: the programs encoded together are one pass over their nodes, their
 random walks one stack of matrix products, and a batch is a few concatenations and scatters.
@@ -72,15 +73,6 @@ def pad_count(n: int, smallest: int) -> int:
     size = smallest
     while size < n:
         size *= 2
-    return size
-
-
-def ladder_count(n: int, smallest: int = SMALLEST_BATCH) -> int:
-    """The smallest size of the ladder smallest, 1.5 x smallest, 2 x smallest, 3 x smallest... that
-    is at least n: at most a third of a batch is padding, with two shapes per doubling."""
-    size = smallest
-    while size < n:
-        size = size * 3 // 2 if size & (size - 1) == 0 else size * 4 // 3
     return size
 
 
@@ -161,7 +153,7 @@ class GraphEncoder:
     def batch(self, programs: Sequence[Program], min_graphs: int = SMALLEST_BATCH) -> GraphBatch:
         """The programs as one GraphBatch (layout in the module docstring)."""
         encoded = self.encode_many(programs)
-        return GraphBatch(*(a[0] for a in self.pack([encoded], ladder_count(len(encoded), min_graphs))))
+        return GraphBatch(*(a[0] for a in self.pack([encoded], pad_count(len(encoded), min_graphs))))
 
     def pack(self, groups: Sequence[Sequence[EncodedProgram | None]], n_graphs: int) -> GraphBatch:
         """Each group (a list of encodings; None is an empty graph slot) as a batch of `n_graphs`
@@ -173,7 +165,7 @@ class GraphEncoder:
         size = pad_count(max(present + [1]), SMALLEST_BIN)
         placed = [first_fit([0 if e is None else e.n_node for e in group], size) for group in groups]
         needed = max([max(bins, default=-1) + 1 for bins, _ in placed] + [1])
-        n_bins = ladder_count(max(needed, n_graphs // BINS_PER_GRAPH_SLOTS), 4)
+        n_bins = pad_count(max(needed, n_graphs // BINS_PER_GRAPH_SLOTS), 4)
         edge_slots = n_bins * size * 2 * self.max_arity
         steps, slots = len(groups), n_bins * size
         nodes = np.zeros((steps * slots, self.node_dim), np.float32)

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from evolve.discriminator.encoding import SMALLEST_BATCH, EncodedProgram, GraphEncoder, ladder_count
+from evolve.discriminator.encoding import SMALLEST_BATCH, EncodedProgram, GraphEncoder, pad_count
 from evolve.discriminator.model import Discriminator
 from evolve.discriminator.replay import WORST, BufferView, sample
 from evolve.discriminator.stopwatch import Stopwatch
@@ -156,7 +156,7 @@ class Trainer:
             ib = [index.setdefault((p.nodes, p.outputs), len(index)) for p in b]
             unique = list({(p.nodes, p.outputs): p for p in (*a, *b)}.values())
             n = len(a)
-            slots = ladder_count(max(len(unique), n), SMALLEST_BATCH)
+            slots = pad_count(max(len(unique), n), SMALLEST_BATCH)
             graph = self.encoder.batch(unique, slots)
             pairs = np.zeros((2, slots), np.int32)
             pairs[0, :n], pairs[1, :n] = ia, ib
