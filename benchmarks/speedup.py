@@ -13,8 +13,14 @@ pure steady-state search) and report:
   (d) the discriminator's online accuracy (its call on child vs parent before it trained on the pair,
       near-ties skipped) per 100 evaluations, and its cost per proposal against one evaluation.
 
+With `--stop-when-solved` (symbolic regression: exact recovery) every run also reports whether and
+when it solved its problem, and each strategy gets a solve rate and the median evaluations to solve,
+per problem and averaged over the suite (`--problems all`: Nguyen-1..12).
+
 Writes benchmarks/results/speedup.json and speedup.png (best fitness against evaluations, median and
-quartiles per strategy). Run it niced: `nice -n 10 python benchmarks/speedup.py`.
+quartiles per strategy; the predictor's online accuracy; children the predictor was asked about
+against real evaluations, the ratio the paper's reviewers asked for). Run it niced:
+`nice -n 10 python benchmarks/speedup.py`.
 """
 
 from __future__ import annotations
@@ -59,13 +65,16 @@ TIE = 1e-6
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
-def run_once(space: str, options: dict, strategy: str, budget: int, population: int, tournament: int, seed: int) -> dict:
-    """One search; its best-so-far curve, clocks and the predictor's calls on each child."""
+def run_once(space: str, options: dict, strategy: str, budget: int, population: int, tournament: int, seed: int,
+             stop_when_solved: bool = False) -> dict:
+    """One search; its best-so-far curve, clocks, the predictor's calls on each child and, when the
+    space says so, the evaluations it took to solve the problem."""
     name, predictor, predictor_options = STRATEGIES[strategy]
     store = Store(":memory:")
     config = RunConfig(
         space, options, name, {"population_size": population, "tournament_size": tournament},
         predictor, dict(predictor_options, seed=seed) if predictor else {}, "serial", {}, 1, budget, seed,
+        stop_when_solved,
     )
     start = time.time()
     engine = start_run(store, config)
@@ -74,7 +83,7 @@ def run_once(space: str, options: dict, strategy: str, budget: int, population: 
     stamps = dict(store.db.execute("SELECT id, recorded FROM individuals WHERE run_id = ?", (engine.run.id,)).fetchall())
     fitness = {ind.id: ind.fitness for ind in individuals}
     best, curve, clock, calls = -math.inf, [], [], []
-    predictor_seconds, train_seconds, tries = 0.0, 0.0, []
+    predictor_seconds, train_seconds, tries, queries, solved_at = 0.0, 0.0, [], [], None
     for ind in individuals:
         best = max(best, ind.fitness)
         info = ind.proposal
@@ -84,13 +93,16 @@ def run_once(space: str, options: dict, strategy: str, budget: int, population: 
             continue
         curve.append(best)
         clock.append(stamps[ind.id] - start)
+        queries.append((queries[-1] if queries else 0) + (info.get("tries", 0) if info.get("guided") else 0))
+        if solved_at is None and ind.evaluation.metrics.get("solved"):
+            solved_at = len(curve)
         if "predicted" in info and ind.parent is not None:
             tries.append(info["tries"])
             gap = max(ind.fitness, WORST) - max(fitness[ind.parent], WORST)
             if abs(gap) > TIE:
                 calls.append((len(curve), bool((info["predicted"] > 0.5) == (gap > 0))))
     return {
-        "curve": curve, "clock": clock, "calls": calls, "tries": tries,
+        "curve": curve, "clock": clock, "calls": calls, "tries": tries, "queries": queries, "solved_at": solved_at,
         "evaluation_seconds": sum(ind.seconds for ind in individuals),
         "predictor_seconds": predictor_seconds + train_seconds, "train_seconds": train_seconds,
         "wall_seconds": time.time() - start, "cached": sum(ind.cached for ind in individuals),
@@ -167,6 +179,34 @@ def summarize(runs: dict[str, list[dict]], budget: int) -> dict:
             "predictor_to_evaluation_cost": pred_seconds / eval_seconds if eval_seconds else None,
             "wall_seconds_median": float(np.median([r["wall_seconds"] for r in group])),
             "cached_median": float(np.median([r["cached"] for r in group])),
+            "solve_rate": float(np.mean([r["solved_at"] is not None for r in group])),
+            "evaluations_to_solve": [r["solved_at"] for r in group],
+            "median_evaluations_to_solve": median_or_none([r["solved_at"] for r in group]),
+            "predictor_queries_per_evaluation": (sum(r["queries"][-1] for r in group if r["queries"])
+                                                 / max(proposals, 1)),
+        }
+    return out
+
+
+def suite_summary(tasks: dict) -> dict:
+    """Per strategy, over every task of the suite: mean solve rate, problems solved by the median
+    seed, the mean of the per-problem median evaluations to solve (over problems where it is
+    finite), and the median wall-clock seconds per run."""
+    out = {}
+    strategies = {s for t in tasks.values() for s in t["summary"]["strategies"]}
+    for s in sorted(strategies):
+        rows = [t["summary"]["strategies"][s] for t in tasks.values() if s in t["summary"]["strategies"]]
+        medians = [r["median_evaluations_to_solve"] for r in rows]
+        out[s] = {
+            "problems": len(rows),
+            "mean_solve_rate": float(np.mean([r["solve_rate"] for r in rows])),
+            "problems_solved_by_median_seed": sum(m is not None for m in medians),
+            "mean_median_evaluations_to_solve": (float(np.mean([m for m in medians if m is not None]))
+                                                 if any(m is not None for m in medians) else None),
+            "median_wall_seconds_per_run": float(np.median([r["wall_seconds_median"] for r in rows])),
+            "mean_predictor_to_evaluation_cost": (float(np.mean([r["predictor_to_evaluation_cost"] for r in rows]))
+                                                  if all(r["predictor_to_evaluation_cost"] is not None for r in rows)
+                                                  else None),
         }
     return out
 
@@ -193,21 +233,22 @@ def _binned(calls: list[tuple[int, bool]], budget: int, width: int = 100) -> lis
 
 
 def plot(results: dict, path: str) -> None:
-    """Top row: best fitness against evaluations (median, quartiles). Bottom row: the predictor's
-    online accuracy per 100 evaluations, for the strategies that have one."""
+    """Top row: best fitness against evaluations (median, quartiles; a run that stopped when solved
+    keeps its last value). Middle row: the predictor's online accuracy per 100 evaluations. Bottom
+    row: children the predictor was asked about against real evaluations (median run)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     tasks = list(results["tasks"])
-    fig, axes = plt.subplots(2, len(tasks), figsize=(5 * len(tasks), 7), squeeze=False)
+    fig, axes = plt.subplots(3, len(tasks), figsize=(5 * len(tasks), 10), squeeze=False)
     for column, task in enumerate(tasks):
-        top, bottom = axes[0][column], axes[1][column]
+        top, bottom, queries = axes[0][column], axes[1][column], axes[2][column]
         for k, (name, curves) in enumerate(results["tasks"][task]["curves"].items()):
             color = f"C{k}"
-            length = min(len(c) for c in curves)
-            c = np.array([c[:length] for c in curves])
+            length = max(len(c) for c in curves)
+            c = np.array([c + [c[-1]] * (length - len(c)) for c in curves])
             x = np.arange(1, length + 1)
             top.plot(x, np.median(c, axis=0), color=color, label=name)
             top.fill_between(x, np.quantile(c, 0.25, axis=0), np.quantile(c, 0.75, axis=0), color=color, alpha=0.2)
@@ -215,6 +256,10 @@ def plot(results: dict, path: str) -> None:
             if any(a is not None for a in accuracy):
                 bins = 100 * np.arange(len(accuracy)) + 50
                 bottom.plot(bins, [np.nan if a is None else a for a in accuracy], color=color, marker=".", label=name)
+            asked = [q for q in results["tasks"][task].get("queries", {}).get(name, []) if q and q[-1]]
+            if asked:
+                median_run = sorted(asked, key=lambda q: q[-1])[(len(asked) - 1) // 2]
+                queries.plot(np.arange(1, len(median_run) + 1), median_run, color=color, label=name)
         top.axhline(results["tasks"][task]["summary"]["target"], color="gray", ls=":", lw=1)
         top.set_title(task)
         top.set_xlabel("evaluations")
@@ -225,6 +270,10 @@ def plot(results: dict, path: str) -> None:
         bottom.set_ylabel("online accuracy (child vs parent)")
         bottom.set_ylim(0, 1)
         bottom.legend(fontsize=8)
+        queries.set_xlabel("real evaluations")
+        queries.set_ylabel("children asked of the predictor")
+        if queries.lines:
+            queries.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
@@ -234,7 +283,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--budget", type=int, help="evaluations per run (default: per space)")
     parser.add_argument("--spaces", nargs="*", help="search spaces (default: every registered one)")
-    parser.add_argument("--problems", nargs="*", help="symbolic-regression problems (default: nguyen-4..7)")
+    parser.add_argument("--problems", nargs="*",
+                        help="symbolic-regression problems (default: nguyen-4..7; 'all': nguyen-1..12)")
+    parser.add_argument("--stop-when-solved", action="store_true",
+                        help="end a run when it solves its problem, and report solve rates")
     parser.add_argument("--strategies", nargs="*", default=list(STRATEGIES), choices=list(STRATEGIES))
     parser.add_argument("--jobs", type=int, default=1, help="runs at once, each in its own process")
     parser.add_argument("--out", default=os.path.join(RESULTS, "speedup"))
@@ -248,28 +300,35 @@ def main() -> None:
         budget = args.budget or defaults["budget"]
         tasks = defaults["tasks"]
         if space == "symbolic-regression" and args.problems:
-            tasks = [{"problem": p} for p in args.problems]
+            problems = [f"nguyen-{i}" for i in range(1, 13)] if args.problems == ["all"] else args.problems
+            tasks = [{"problem": p} for p in problems]
         for options in tasks:
             task = space + "".join(f" {v}" for v in options.values())
-            jobs = [(space, options, strategy, budget, defaults["population_size"], defaults["tournament_size"], seed)
+            jobs = [(space, options, strategy, budget, defaults["population_size"], defaults["tournament_size"], seed,
+                     args.stop_when_solved)
                     for strategy in strategies for seed in range(args.seeds)]
             runs: dict[str, list[dict]] = {strategy: [None] * args.seeds for strategy in strategies}
             for job, r in run_all(jobs, args.jobs):
-                strategy, seed = job[2], job[-1]
+                strategy, seed = job[2], job[6]
                 runs[strategy][seed] = r
                 print(f"{task:<32} {strategy:<17} seed {seed:>2}: best {r['curve'][-1]:.4f}  {r['wall_seconds']:6.1f} s", flush=True)
             summary = summarize(runs, budget)
             results["tasks"][task] = {
                 "budget": budget, "summary": summary,
                 "curves": {s: [r["curve"] for r in group] for s, group in runs.items()},
+                "queries": {s: [r["queries"] for r in group] for s, group in runs.items()},
             }
+            results["suite"] = suite_summary(results["tasks"])
             for s, row in summary["strategies"].items():
                 print(f"  {s:<17} speed-up {row['speedup_evaluations']}  wall {row['speedup_wall_clock']}  "
-                      f"final {row['final_best_median']:.4f} {row['final_best_ci95']}  acc {row['online_accuracy']}", flush=True)
+                      f"final {row['final_best_median']:.4f} {row['final_best_ci95']}  acc {row['online_accuracy']}"
+                      f"  solved {row['solve_rate']:.0%} (median at {row['median_evaluations_to_solve']})", flush=True)
             os.makedirs(os.path.dirname(args.out), exist_ok=True)
             with open(args.out + ".json", "w") as f:
                 json.dump(results, f, separators=(",", ":"))  # compact: it holds every best-so-far curve
             plot(results, args.out + ".png")
+    for s, row in results.get("suite", {}).items():
+        print(f"suite {s:<17} {row}", flush=True)
 
 
 if __name__ == "__main__":
