@@ -53,6 +53,13 @@ EVOLVE_WITH_CTRL_C = ("import runpy, signal; signal.signal(signal.SIGINT, signal
                       " runpy.run_module('evolve.cli', run_name='__main__', alter_sys=True)")
 
 
+def ctrl_c_as_in_a_terminal() -> None:
+    """Python's own SIGINT and SIGTERM handling, as in a terminal, even when the tests run as a
+    background job (SIGINT ignored), which Interrupts leaves alone. The caller restores the old ones."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def evolve_process(*args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", EVOLVE_WITH_CTRL_C, *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -354,6 +361,7 @@ def test_a_ctrl_c_python_would_swallow_is_delivered_again(land, capsys):
     collection) or a __del__ method: the interrupt comes again once that has returned."""
     previous = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM), sys.unraisablehook
     try:
+        ctrl_c_as_in_a_terminal()
         with Interrupts():
             deadline = time.monotonic() + 5
             with pytest.raises(KeyboardInterrupt):
@@ -381,6 +389,7 @@ def test_a_ctrl_c_during_an_import_comes_once_the_import_is_over(tmp_path, monke
     monkeypatch.syspath_prepend(str(tmp_path))
     previous = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM), sys.unraisablehook
     try:
+        ctrl_c_as_in_a_terminal()
         with Interrupts():
             deadline = time.monotonic() + 5
             with pytest.raises(KeyboardInterrupt):
