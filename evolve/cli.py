@@ -71,6 +71,7 @@ def cmd_run(args) -> int:
         budget=args.budget,
         seed=args.seed,
         stop_when_solved=args.stop_when_solved,
+        metric_budget=_options([args.budget_metric] if args.budget_metric else None, "--budget-metric"),
     )
     with Store(args.db) as store:
         _start_ray_first(config)
@@ -354,6 +355,8 @@ def _count(least: int | None, most: int | None = None):
             raise argparse.ArgumentTypeError(f"invalid int value: {shown!r}") from None
         if (least is not None and value < least) or (most is not None and value > most):
             bound = f"at least {least}" if most is None else f"from {least} to {most}"
+    run.add_argument("--budget-metric", metavar="METRIC=TOTAL", help="also stop once the evaluations' values of"
+                     " a metric add up to TOTAL, e.g. training_seconds=5e6 (NAS-Bench-101's simulated training time)")
             raise argparse.ArgumentTypeError(f"must be {bound}, got {shown}")
         return value
 

@@ -20,6 +20,7 @@ import collections
 import contextlib
 import dataclasses
 import logging
+import math
 import time
 from typing import Sequence
 
@@ -78,6 +79,7 @@ class Engine:
         self.recorded = 0
         self.next_ticket = 1
         self.solved = False
+        self.metric_spent = 0.0  # the evaluated individuals' total of the metric_budget's metric
         self.cache_streak = 0
         self._last_checkpoint = 0
         self._warned_failures = False
@@ -148,6 +150,8 @@ class Engine:
         if self.cache_streak >= MAX_CACHE_STREAK:
             return "stalled"
         if self.evaluated + len(self.in_flight) >= self.config.budget:
+            return "budget"
+        if self.config.metric_budget and self.metric_spent >= next(iter(self.config.metric_budget.values())):
             return "budget"
         return None
 
@@ -271,6 +275,7 @@ class Engine:
                 self.cached += 1
                 continue
             self.evaluated += 1
+            self.metric_spent += self._metric_cost(individual)
             if fingerprint is not None:
                 self.cache[fingerprint] = individual.evaluation
             if individual.evaluation.failed:
@@ -290,6 +295,14 @@ class Engine:
             self._checkpoint_predictor()
         for individual in individuals:
             self.lifecycle.notify("evolve_individual_evaluated", run=self.run, individual=individual)
+
+    def _metric_cost(self, individual: Individual) -> float:
+        """What one evaluation spent of the metric budget: its value of the metric (0 when it has
+        none, as a failed evaluation)."""
+        if not self.config.metric_budget:
+            return 0.0
+        value = individual.evaluation.metrics.get(next(iter(self.config.metric_budget)), 0.0)
+        return float(value) if isinstance(value, (int, float)) and math.isfinite(value) and value > 0 else 0.0
 
     def _checkpoint_predictor(self) -> None:
         """Save the predictor's state every CHECKPOINT_EVERY recorded individuals."""
@@ -322,6 +335,7 @@ class Engine:
         for individual in history[-self.population.capacity:]:
             self.population.add(individual)
         self.solved = any(individual.evaluation.metrics.get("solved") for individual in history)
+        self.metric_spent = sum(self._metric_cost(ind) for ind in history if not ind.cached)
         self.failures.update(ind.evaluation.error for ind in history if not ind.cached and ind.evaluation.failed)
         self.cache = self.store.fingerprint_cache(self.run.id)
         if self.predictor is not None:
@@ -363,6 +377,7 @@ def start_run(store: Store, config: RunConfig, plugins: PluginManager | None = N
         raise OptionError("budget must be at least 1")
     if config.workers < 1:
         raise OptionError("workers must be at least 1")
+    _check_metric_budget(config.metric_budget)
     if config.predictor is None:
         # A strategy that needs a predictor names the one to use when the run names none.
         default = getattr(plugins.lookup("strategy", config.strategy), "default_predictor", None)
@@ -395,3 +410,14 @@ def resumable(store: Store, run_id: int) -> RunRecord:
 
 def resume_run(store: Store, run_id: int, plugins: PluginManager | None = None) -> Engine:
     return Engine(store, resumable(store, run_id), plugins)
+
+
+def _check_metric_budget(metric_budget) -> None:
+    if not isinstance(metric_budget, dict) or len(metric_budget) > 1:
+        raise OptionError(f"a metric budget is one metric and its total, e.g. {{'training_seconds': 5e6}};"
+                          f" got {metric_budget!r}")
+    for name, total in metric_budget.items():
+        if not isinstance(name, str) or not name:
+            raise OptionError(f"a metric budget names a metric, got {name!r}")
+        if isinstance(total, bool) or not isinstance(total, (int, float)) or not math.isfinite(total) or total <= 0:
+            raise OptionError(f"the metric budget of {name!r} must be a positive number, got {total!r}")

@@ -119,3 +119,61 @@ def test_more_in_flight_than_the_population_holds():
     assert reason == "budget" and store.counts(1)[0] == 200
     initial = [i for i in store.individuals(1) if i.parent is None]
     assert len(initial) == 5
+
+
+class Costly(Flaky):
+    """Every evaluation reports what it cost in a metric (1, 2 or 3 simulated seconds), as
+    NAS-Bench-101's lookups report training time; a failure reports nothing."""
+
+    def evaluate(self, programs):
+        out = []
+        for p in programs:
+            n = len(p.pruned().nodes)
+            out.append(Evaluation(float(n), {"training_seconds": 1.0 + n % 3}) if n % 4 else Evaluation(math.nan))
+        return out
+
+
+class CostlyPlugin:
+    @hookimpl
+    def evolve_search_spaces(self):
+        return {"costly": Costly}
+
+
+def spent_seconds(store) -> list[float]:
+    return [i.evaluation.metrics.get("training_seconds", 0.0) for i in store.individuals(1) if not i.cached]
+
+
+def test_a_metric_budget_stops_the_run_at_the_first_evaluation_that_reaches_it(tmp_path):
+    """A run budgeted in simulated training seconds, as NAS-Bench-101's searches are; a resumed run
+    counts what was spent before it stopped."""
+    import sqlite3
+
+    from evolve.engine import resume_run
+
+    plugins = PluginManager(extra_plugins=(CostlyPlugin(),))
+    db = str(tmp_path / "e.db")
+    store, _, reason = run(RunConfig("costly", budget=100_000, workers=1, metric_budget={"training_seconds": 60}),
+                           plugins, db)
+    costs = spent_seconds(store)
+    assert reason == "budget" and sum(costs) >= 60 and sum(costs[:-1]) < 60 and costs[-1] > 0
+    assert any(c == 0 for c in costs)  # failures were evaluated and cost nothing
+    store.close()
+    with sqlite3.connect(db) as raw:
+        # as if it had been stopped with a larger budget
+        raw.execute("UPDATE runs SET config = json_set(config, '$.metric_budget.training_seconds', 150),"
+                    " status = 'interrupted', reason = 'interrupted'")
+    with Store(db) as again:
+        assert resume_run(again, 1, plugins).execute() == "budget"
+        costs = spent_seconds(again)
+    assert sum(costs) >= 150 and sum(costs[:-1]) < 150
+
+
+@pytest.mark.parametrize("metric_budget", [{"training_seconds": 0}, {"a": 1, "b": 2}, {"a": "soon"}, {"": 3},
+                                           {"a": math.inf}])
+def test_a_bad_metric_budget_is_refused_before_a_run_exists(metric_budget):
+    from evolve.errors import OptionError
+
+    store = Store(":memory:")
+    with pytest.raises(OptionError, match="metric budget"):
+        start_run(store, sr(metric_budget=metric_budget))
+    assert store.runs() == []
