@@ -140,6 +140,18 @@ class SearchSpace(abc.ABC):
             return program.to_json(indent=2)
         raise OptionError(f"space {self.name!r} lists {format!r} in export_formats but does not export it")
 
+    def report_panel(self, program: Program) -> Any:
+        """Optional: this space's own section of `evolve report` about one of a run's top programs
+        (e.g. the fitted curve against the data), or None for no section (the default).
+
+        Return an `evolve.report_panel.Panel`: a title, paragraphs of text, and plots given as data
+        (`Plot`, `Series`, numbers and labels). The report draws the plots and escapes every text,
+        so a panel holds no markup and can run no script. It is called on the grammar, in the
+        process writing the report, once per top program shown: keep it cheap and use what the
+        grammar holds (a space that truly needs its evaluator may build it, `self.evaluator`, at that
+        cost). If it raises, the report shows the error in the panel's place and goes on."""
+        return None
+
     def check_export_format(self, format: str) -> None:
         if format not in self.export_formats:
             raise OptionError(f"space {self.name!r} cannot export {format!r}; formats: {', '.join(self.export_formats)}")

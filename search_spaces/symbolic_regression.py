@@ -105,6 +105,12 @@ class SymbolicRegression(SearchSpace):
     def vocabulary(self) -> Vocabulary:
         return self._vocab
 
+    @classmethod
+    def problems(cls) -> dict[str, str]:
+        """The named problems `--problem` accepts (besides a CSV file), one line each, for `evolve plugins`."""
+        return {name: f"{b.formula}  ({b.n_points} points on U[{b.low}, {b.high}]{'^2' if b.n_vars == 2 else ''})"
+                for name, b in NGUYEN.items()}
+
     def options_to_store(self, options: dict[str, Any]) -> dict[str, Any]:
         """The options a run built with `options` stores: those, and for a CSV problem the data
         itself, so the run is shown, exported and resumed on exactly the data it was made on, from
@@ -191,6 +197,39 @@ class SymbolicRegression(SearchSpace):
         if format == "latex":
             return sympy.latex(expr)
         return sympy.sstr(expr)
+
+    def report_panel(self, program: Program):
+        """The program against the training data: with one input, its curve over the data's range
+        with the points (and the benchmark's formula); with several, predicted against actual."""
+        from evolve.report_panel import Panel, Plot, Series
+        from evolve.search_spaces import expressions
+
+        data, names = self.data, self.data.names
+        run = expressions.as_numpy_function(program, names)
+        with np.errstate(all="ignore"):
+            fitted = np.broadcast_to(np.asarray(run(*data.x), np.float64), data.y.shape)
+        rmse = float(np.sqrt(np.mean((fitted - data.y) ** 2)))
+        text = [f"RMSE {rmse:.4g} on the {data.y.size} training points (NumPy, float64)."]
+        if len(names) > 1:
+            span = [float(data.y.min()), float(data.y.max())]
+            plot = Plot("predicted against actual (training points)", "actual", "predicted",
+                        [Series("training points", data.y, fitted, points=True), Series("exact fit", span, span)])
+            return Panel("Fit to the data", text, [plot])
+        grid = np.linspace(data.x[0].min(), data.x[0].max(), 200)
+        with np.errstate(all="ignore"):
+            curve = np.broadcast_to(np.asarray(run(grid), np.float64), grid.shape)
+        reach = float(np.ptp(data.y)) or 1.0  # where the curve leaves the data's range far behind, it is cut
+        curve = np.where((curve < data.y.min() - reach) | (curve > data.y.max() + reach), np.nan, curve)
+        series = [Series("training points", data.x[0], data.y, points=True), Series("program", grid, curve)]
+        if data.benchmark is not None:
+            import sympy
+
+            symbols = sympy.symbols(names)
+            target = sympy.lambdify(symbols, sympy.sympify(data.benchmark.formula), "numpy")
+            with np.errstate(all="ignore"):
+                series.append(Series(f"target {data.benchmark.formula}", grid,
+                                     np.broadcast_to(np.asarray(target(grid), np.float64), grid.shape)))
+        return Panel("Fit to the data", text, [Plot("the program against the data", names[0], "y", series)])
 
 
 class SymbolicRegressionEvaluator(Evaluator):
