@@ -1,0 +1,130 @@
+"""The environments RL losses are scored on, with the return ranges that normalize them to [0, 1].
+
+Every environment is a real gymnax one (`gymnax.make`, imported lazily: importing gymnax costs about
+2 s and imports matplotlib). A score on one environment is, as in Co-Reyes et al. 2021
+(brain_autorl `run_search.py`), the mean return of the last training episodes normalized by a fixed
+range and clipped:
+
+    normalized = clip((R - R_min) / (R_max - R_min), 0, 1)
+
+Ranges, and why (reference: shared/reference/rl-losses-and-nas-cells.md A.3, A.5):
+* CartPole-v1: [0, 500]. The original used CartPole-v0 with [0, 200] (200-step episodes); gymnax's
+  v1 runs 500 steps, so the top of the range is its longest episode.
+* Acrobot-v1: [-500, -50], the original's (500-step episodes of reward -1 until the goal).
+* MountainCar-v0: [-200, -110], the original's (200-step episodes; -110 is gym's "solved").
+* Catch-bsuite: [-1, 1], the only two returns an episode can have (held out).
+* Breakout-MinAtar: [0, 30], random play scores about 0.5, PPO about 28 (gymnax README) (held out).
+
+The training suite (fitness) is CartPole-v1, the hurdle, then Acrobot-v1 and MountainCar-v0. The
+held-out suite, never used for fitness, is another gymnax family (bsuite, MinAtar) and reports
+generalization only.
+
+This module imports no JAX (the grammar reads the tables below to check its options); gymnax and JAX
+are imported when an environment is made.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvSpec:
+    """One environment of a suite.
+
+    name: the gymnax id; return_range: (R_min, R_max) of the normalization above;
+    epsilon_steps: environment steps over which exploration decays from 1 to its floor (the
+    original's schedule: 1e3 for CartPole and Acrobot, 1e4 for MountainCar), scaled by the
+    configuration's budget where it would not fit."""
+
+    name: str
+    return_range: tuple[float, float]
+    epsilon_steps: int
+
+    def normalize(self, episode_return: float) -> float:
+        low, high = self.return_range
+        return min(max((episode_return - low) / (high - low), 0.0), 1.0)
+
+
+ENVIRONMENTS = {
+    spec.name: spec
+    for spec in (
+        EnvSpec("CartPole-v1", (0.0, 500.0), 1_000),
+        EnvSpec("Acrobot-v1", (-500.0, -50.0), 1_000),
+        EnvSpec("MountainCar-v0", (-200.0, -110.0), 10_000),
+        EnvSpec("Catch-bsuite", (-1.0, 1.0), 1_000),
+        EnvSpec("Breakout-MinAtar", (0.0, 30.0), 10_000),
+    )
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Configuration:
+    """What a candidate is trained on: (environment, environment steps) pairs, the first training
+    one being the hurdle; `seeds` independent runs of each (vmapped); `report_heldout`: whether every
+    candidate past the hurdle is also trained on the held-out suite (metrics, never fitness)."""
+
+    training: tuple[tuple[str, int], ...]
+    heldout: tuple[tuple[str, int], ...]
+    seeds: int
+    report_heldout: bool
+
+
+#: The configurations a space's `config` option names. Budgets are environment steps (one update
+#: each after the warm-up), set so DQN clearly learns each task (the original trained 400 episodes,
+#: up to 80k steps, on CartPole and 6e5 steps on LunarLander). cheap: CartPole alone, short, for
+#: tests and benchmarks of the search itself; full: the three classic-control tasks, and the
+#: held-out suite reported for every candidate past the hurdle.
+CONFIGURATIONS = {
+    "cheap": Configuration((("CartPole-v1", 5_000),), (("Catch-bsuite", 3_000),), seeds=2, report_heldout=False),
+    "full": Configuration(
+        (("CartPole-v1", 10_000), ("Acrobot-v1", 20_000), ("MountainCar-v0", 60_000)),
+        (("Catch-bsuite", 5_000), ("Breakout-MinAtar", 20_000)),
+        seeds=2,
+        report_heldout=True,
+    ),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Environment:
+    """A gymnax environment behind flat float32 observations.
+
+    reset(key) -> (obs [obs_dim], state); step(key, state, action) -> (obs, state, reward,
+    terminated, done, final_obs): `obs` is the next episode's first observation when `done`
+    (gymnax resets by itself), `final_obs` the observation the action led to, which is what a
+    transition stores; only `terminated` (not a time limit) ends bootstrapping."""
+
+    spec: EnvSpec
+    env: Any
+    params: Any
+    obs_dim: int
+    num_actions: int
+
+    def reset(self, key):
+        obs, state = self.env.reset(key, self.params)
+        return _flat(obs), state
+
+    def step(self, key, state, action):
+        import jax.numpy as jnp
+
+        obs, state, reward, terminated, truncated, info = self.env.step(key, state, action, self.params)
+        done = jnp.logical_or(terminated, truncated)
+        return _flat(obs), state, reward.astype(jnp.float32), terminated, done, _flat(info["final_observation"])
+
+
+def make(name: str) -> Environment:
+    """The environment `name` (a key of ENVIRONMENTS), from gymnax."""
+    import gymnax
+    import jax
+
+    env, params = gymnax.make(name)
+    obs, _ = env.reset(jax.random.key(0), params)
+    return Environment(ENVIRONMENTS[name], env, params, int(_flat(obs).shape[0]), int(env.num_actions))
+
+
+def _flat(obs):
+    import jax.numpy as jnp
+
+    return jnp.reshape(obs, (-1,)).astype(jnp.float32)
