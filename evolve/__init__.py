@@ -20,12 +20,23 @@ _PUBLIC = {
     "ValueType": "evolve.ops",
     "Vocabulary": "evolve.ops",
     "hookimpl": "evolve.hookspecs",
+    # the Python API (README "Python API"): stored runs and new searches
+    "open": "evolve.api",
+    "search": "evolve.api",
+    "resume": "evolve.api",
+    "Run": "evolve.api",
+    "Runs": "evolve.api",
+    "FoundProgram": "evolve.api",
 }
 
 __all__ = sorted(_PUBLIC)
 
 
 def __getattr__(name: str):
+    if name == "__version__":
+        from evolve.version import version
+
+        return version()
     module = _PUBLIC.get(name)
     if module is None:
         raise AttributeError(f"module 'evolve' has no attribute {name!r}")

@@ -143,11 +143,17 @@ def _execute(engine, store, args) -> int:
 
 def cmd_runs(args) -> int:
     from evolve import report
+    from evolve.plugin_manager import PluginManager
 
+    spaces = PluginManager().registry("search space")  # a run that gave no problem shows its space's default
     with _existing_store(args.db) as store:
+        runs = store.runs()
+        if args.json:
+            print(report.to_json([report.run_row(run, store, spaces.get(run.config.space)) for run in runs]))
+            return 0
         print(report.RUNS_HEADER)
-        for run in store.runs():
-            print(report.run_line(run, store))
+        for run in runs:
+            print(report.run_line(run, store, spaces.get(run.config.space)))
     return 0
 
 
@@ -156,7 +162,9 @@ def cmd_show(args) -> int:
 
     with _existing_store(args.db) as store:
         run = store.run(args.run)
-        print(report.show(store, run, _space_of(run), top=args.top))
+        space = _space_of(run)
+        print(report.to_json(report.show_data(store, run, space, args.top)) if args.json
+              else report.show(store, run, space, top=args.top))
     return 0
 
 
@@ -165,7 +173,9 @@ def cmd_top(args) -> int:
 
     with _existing_store(args.db) as store:
         run = store.run(args.run)
-        print(report.top_table(store, run, _space_of(run), args.n))
+        space = _space_of(run)
+        print(report.to_json(report.top_rows(store, run, space, args.n)) if args.json
+              else report.top_table(store, run, space, args.n))
     return 0
 
 
@@ -184,6 +194,26 @@ def cmd_export(args) -> int:
         print(f"wrote {args.output}", file=sys.stderr)
     else:
         print(text)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from evolve import report_html
+
+    with _existing_store(args.db) as store:
+        report_html.write(store, args.runs, args.output, _space_of, top=args.top)
+    print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_draw(args) -> int:
+    from evolve import drawing
+
+    with _existing_store(args.db) as store:
+        run = store.run(args.run)
+        program = store.individual(run.id, args.id).program
+        drawing.write(program, _space_of(run).vocabulary, args.output)
+    print(f"wrote {args.output}", file=sys.stderr)
     return 0
 
 
@@ -222,6 +252,8 @@ def cmd_plugins(args) -> int:
     from evolve.plugin_manager import KINDS, PluginManager
 
     manager = PluginManager()
+    if args.name is not None:
+        return _describe_plugin(manager, args.name, args.json)
     plural = {"search space": "search spaces", "strategy": "strategies", "predictor": "predictors", "executor": "executors"}
     for kind in KINDS:
         registry = manager.registry(kind)
@@ -239,6 +271,23 @@ def cmd_plugins(args) -> int:
         where = f"{source.distribution} {source.version}"
         status = f"FAILED: {source.error}" if source.error else "ok"
         print(f"  {source.name:<24} {source.module:<48} {where:<20} {status}")
+    return 0
+
+
+def _describe_plugin(manager, name: str, as_json: bool) -> int:
+    """`evolve plugins NAME`: the plugin's options (type, default, documentation) and problems."""
+    from evolve import plugin_docs, report
+    from evolve.errors import PluginError
+    from evolve.plugin_manager import KINDS
+
+    docs = plugin_docs.find(name, manager)
+    if not docs:
+        known = sorted({n for kind in KINDS for n in manager.registry(kind)})
+        raise PluginError(f"no plugin named {name!r}; installed: {', '.join(known) or 'none'}")
+    if as_json:
+        print(report.to_json([plugin_docs.as_dict(doc) for doc in docs]))
+    else:
+        print("\n\n".join(plugin_docs.render(doc) for doc in docs))
     return 0
 
 
@@ -282,25 +331,32 @@ def _space_of(run):
 def _parser() -> argparse.ArgumentParser:
     parser = _ArgumentParser(prog="evolve", description="Evolutionary search for ML programs.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
+    parser.add_argument("--version", action=_Version, help="print evolve's version and exit")
     parser.set_defaults(command=lambda args: parser.print_help())
     sub = parser.add_subparsers(title="commands", parser_class=_ArgumentParser)
 
     def with_db(p):
-        p.add_argument("--db", default="evolve.db", help="the SQLite store (default: ./evolve.db)")
+        p.add_argument("--db", default="evolve.db", help="the SQLite store (a file, created by `run`)")
         return p
 
     run = with_db(sub.add_parser("run", help="start a search"))
     run.add_argument("space", help="search space (see `evolve plugins`)")
-    run.add_argument("--problem", help="the space's problem, e.g. nguyen-7 or data.csv")
-    run.add_argument("--strategy", default="regularized-evolution")
+    run.add_argument("--problem", help="the space's problem, e.g. nguyen-7 or data.csv (default: the space's"
+                     " own; `evolve plugins SPACE` lists its problems)")
+    run.add_argument("--strategy", default="regularized-evolution", help="how programs are proposed"
+                     " (see `evolve plugins`)")
     run.add_argument("--budget", type=_count(None), default=1000, help="evaluations to spend")
     run.add_argument("--seed", type=_count(0), default=0, help="the run's random seed (0 or more)")
-    run.add_argument("--predictor", help="a predictor for strategies that use one (e.g. binary)")
+    run.add_argument("--predictor", help="a predictor for strategies that use one (e.g. binary; default: the"
+                     " strategy's own, none for unguided strategies)")
     run.add_argument("--executor", default="serial", help="serial (in this process) or ray")
     run.add_argument("--address", help="with --executor ray: the cluster to join (auto, HOST:PORT or"
                      " ray://HOST:10001); default: start Ray on this machine")
-    run.add_argument("--workers", type=_count(1, MAX_WORKERS), default=16, help="evaluations kept in flight")
+    run.add_argument("--workers", type=_count(1, MAX_WORKERS), default=16,
+                     help="evaluations kept in flight at once (the serial executor evaluates them as one batch)")
     run.add_argument("--stop-when-solved", action="store_true", help="stop once a program solves the problem")
+    run.add_argument("--budget-metric", metavar="METRIC=TOTAL", help="also stop once the evaluations' values of"
+                     " a metric add up to TOTAL, e.g. training_seconds=5e6 (NAS-Bench-101's simulated training time)")
     run.add_argument("--space-opt", action="append", metavar="K=V", help="a search-space option (repeatable)")
     run.add_argument("--strategy-opt", action="append", metavar="K=V", help="a strategy option (repeatable)")
     run.add_argument("--predictor-opt", action="append", metavar="K=V", help="a predictor option (repeatable)")
@@ -308,37 +364,56 @@ def _parser() -> argparse.ArgumentParser:
     run.set_defaults(command=cmd_run)
 
     resume = with_db(sub.add_parser("resume", help="continue a stopped or killed run"))
-    resume.add_argument("run", type=_count(1, MAX_ID))
+    resume.add_argument("run", type=_count(1, MAX_ID), help="the run's id (see `evolve runs`)")
     resume.set_defaults(command=cmd_resume)
 
     runs = with_db(sub.add_parser("runs", help="list the runs in a store"))
+    runs.add_argument("--json", action="store_true", help="print JSON for scripts (keys: see README)")
     runs.set_defaults(command=cmd_runs)
 
     show = with_db(sub.add_parser("show", help="a run's progress, fitness curve and best programs"))
-    show.add_argument("run", type=_count(1, MAX_ID))
+    show.add_argument("run", type=_count(1, MAX_ID), help="the run's id (see `evolve runs`)")
+    show.add_argument("--json", action="store_true", help="print JSON for scripts (keys: see README)")
     show.add_argument("--top", type=_count(0, MAX_ID), default=5, help="how many of the best programs to list")
     show.set_defaults(command=cmd_show)
 
     top = with_db(sub.add_parser("top", help="a run's best programs"))
-    top.add_argument("run", type=_count(1, MAX_ID))
+    top.add_argument("run", type=_count(1, MAX_ID), help="the run's id (see `evolve runs`)")
+    top.add_argument("--json", action="store_true", help="print JSON for scripts (keys: see README)")
     top.add_argument("-n", type=_count(0, MAX_ID), default=10, help="how many programs to list")
     top.set_defaults(command=cmd_top)
 
     export = with_db(sub.add_parser("export", help="write one program in a format of its space"))
-    export.add_argument("run", type=_count(1, MAX_ID))
+    export.add_argument("run", type=_count(1, MAX_ID), help="the run's id (see `evolve runs`)")
     export.add_argument("id", type=_count(1, MAX_ID), help="individual id (see `evolve top`)")
-    export.add_argument("--format", default="json")
+    export.add_argument("--format", default="json", help="one of the space's formats (symbolic-regression:"
+                        " sympy, latex, python, json)")
     export.add_argument("--output", "-o", help="file to write (default: standard output)")
     export.set_defaults(command=cmd_export)
 
+    report = with_db(sub.add_parser("report", help="write runs as one self-contained HTML page"))
+    report.add_argument("runs", nargs="+", type=_count(1, MAX_ID), metavar="RUN", help="run ids (see `evolve runs`)")
+    report.add_argument("--output", "-o", required=True, help="the HTML file to write, e.g. report.html")
+    report.add_argument("--top", type=_count(1, 1000), default=5, help="how many of each run's best programs to show")
+    report.set_defaults(command=cmd_report)
+
+    draw = with_db(sub.add_parser("draw", help="draw one program as a picture (needs graphviz's dot)"))
+    draw.add_argument("run", type=_count(1, MAX_ID), help="the run's id (see `evolve runs`)")
+    draw.add_argument("id", type=_count(1, MAX_ID), help="individual id (see `evolve top`)")
+    draw.add_argument("--output", "-o", required=True, help="the picture to write: FILE.svg or FILE.png")
+    draw.set_defaults(command=cmd_draw)
+
     evaluate = sub.add_parser("evaluate", help="evaluate a program file (JSON) in a space")
-    evaluate.add_argument("space")
+    evaluate.add_argument("space", help="search space (see `evolve plugins`)")
     evaluate.add_argument("program", help="a program JSON file, e.g. from `evolve export ... --format json`")
-    evaluate.add_argument("--problem")
-    evaluate.add_argument("--space-opt", action="append", metavar="K=V")
+    evaluate.add_argument("--problem", help="the space's problem (default: the space's own)")
+    evaluate.add_argument("--space-opt", action="append", metavar="K=V", help="a search-space option (repeatable)")
     evaluate.set_defaults(command=cmd_evaluate)
 
-    plugins = sub.add_parser("plugins", help="list plugins and where they come from")
+    plugins = sub.add_parser("plugins", help="list plugins and where they come from, or one plugin's options")
+    plugins.add_argument("name", nargs="?", help="a plugin (e.g. symbolic-regression, pam-rt): its options with"
+                         " type, default and documentation, and a space's problems")
+    plugins.add_argument("--json", action="store_true", help="with NAME: print JSON for scripts")
     plugins.set_defaults(command=cmd_plugins)
     return parser
 
@@ -355,16 +430,42 @@ def _count(least: int | None, most: int | None = None):
             raise argparse.ArgumentTypeError(f"invalid int value: {shown!r}") from None
         if (least is not None and value < least) or (most is not None and value > most):
             bound = f"at least {least}" if most is None else f"from {least} to {most}"
-    run.add_argument("--budget-metric", metavar="METRIC=TOTAL", help="also stop once the evaluations' values of"
-                     " a metric add up to TOTAL, e.g. training_seconds=5e6 (NAS-Bench-101's simulated training time)")
             raise argparse.ArgumentTypeError(f"must be {bound}, got {shown}")
         return value
 
     return parse
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Help that shows every option's default. An option that is off, or unset (None), by default
+    says in its own help what that means instead."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
+class _Version(argparse.Action):
+    """--version: the installed distribution's version, read only when asked (help stays fast)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest, nargs=0, default=default, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from evolve.version import DISTRIBUTION, version
+
+        print(f"{DISTRIBUTION} {version()}")
+        parser.exit()
+
+
 class _ArgumentParser(argparse.ArgumentParser):
-    """argparse, with its errors in the one-line form every other error takes."""
+    """argparse, with its errors in the one-line form every other error takes, and every default shown
+    in help."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         print(f"evolve: error: {_one_line(message)} (see `{self.prog} --help`)", file=sys.stderr)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import collections
+import dataclasses
 import datetime
+import inspect
 import logging
 import math
 
@@ -21,6 +23,23 @@ def describe(space, program) -> str:
     except Exception as e:  # noqa: BLE001 - plugin code
         log.debug("describe failed", exc_info=True)
         return f"(describe failed: {type(e).__name__}: {e}) {program!r}"
+
+
+def readable(space, program) -> str:
+    """`describe`, simplified where the space exports a sympy formula: the shorter of the formula as
+    written and expanded (x1*(x1 + 1) - x1 reads x1**2; x1*(x1*(x1 + 1) + 1) stays as it is)."""
+    text = describe(space, program)
+    if "sympy" not in getattr(space, "export_formats", ()):
+        return text
+    try:
+        import sympy
+
+        names = {item.name: sympy.Symbol(item.name) for item in space.vocabulary.inputs}
+        expanded = sympy.sstr(sympy.expand(sympy.parse_expr(space.export(program, "sympy"), local_dict=names)))
+    except Exception:  # noqa: BLE001 - plugin code, or a formula sympy cannot read back: shown as written
+        log.debug("simplifying failed", exc_info=True)
+        return text
+    return expanded if len(expanded) < len(text) else text
 
 
 def best_so_far(history: list[tuple[int, float, bool]]) -> list[tuple[int, float]]:
@@ -58,16 +77,47 @@ def ascii_curve(points: list[tuple[int, float]], width: int = 60, height: int = 
     return "\n".join(lines)
 
 
-def run_line(run: RunRecord, store: Store) -> str:
+def space_default(space_class: type | None, option: str):
+    """The default value of a space's option (its constructor's), or None when unknown."""
+    if space_class is None:
+        return None
+    try:
+        param = inspect.signature(space_class).parameters.get(option)
+    except (TypeError, ValueError):
+        return None
+    return None if param is None or param.default is inspect.Parameter.empty else param.default
+
+
+def run_row(run: RunRecord, store: Store, space_class: type | None = None) -> dict:
+    """One run as data (`evolve runs --json`); the problem is the space's default when the run gave
+    none (`space_class`: the class the run's space name resolves to, if installed)."""
     cfg = run.config
     evaluated, cached = store.counts(run.id)
     best = store.top(run.id, 1)
-    best_text = f"{best[0].fitness:.6g}" if best else "-"
+    problem = cfg.space_options.get("problem", space_default(space_class, "problem"))
+    return {
+        "id": run.id,
+        "created": datetime.datetime.fromtimestamp(run.created, datetime.timezone.utc).isoformat(timespec="seconds"),
+        "space": cfg.space,
+        "problem": problem,
+        "strategy": cfg.strategy,
+        "predictor": cfg.predictor,
+        "evaluated": evaluated,
+        "budget": cfg.budget,
+        "cached": cached,
+        "best": best[0].fitness if best else None,
+        "status": run.state,
+    }
+
+
+def run_line(run: RunRecord, store: Store, space_class: type | None = None) -> str:
+    row = run_row(run, store, space_class)
+    best_text = "-" if row["best"] is None else f"{row['best']:.6g}"
     created = datetime.datetime.fromtimestamp(run.created).strftime("%Y-%m-%d %H:%M")
-    problem = cfg.space_options.get("problem", "")
+    problem = "" if row["problem"] is None else str(row["problem"])
     return (
-        f"{run.id:>4}  {created}  {cfg.space:<20} {str(problem):<12} {cfg.strategy:<22} "
-        f"{evaluated:>7}/{cfg.budget:<7} {cached:>7}  {best_text:>10}  {run.state}"
+        f"{run.id:>4}  {created}  {row['space']:<20} {problem:<12} {row['strategy']:<22} "
+        f"{row['evaluated']:>7}/{row['budget']:<7} {row['cached']:>7}  {best_text:>10}  {row['status']}"
     )
 
 
@@ -79,17 +129,27 @@ def top_table(store: Store, run: RunRecord, space, n: int) -> str:
     for ind in store.top(run.id, n):
         parent = "-" if ind.parent is None else str(ind.parent)
         solved = "  [solved]" if ind.evaluation.metrics.get("solved") else ""
-        lines.append(f"{ind.id:>7}  {ind.fitness:>10.6g}  {parent:>7}  {describe(space, ind.program)}{solved}")
+        lines.append(f"{ind.id:>7}  {ind.fitness:>10.6g}  {parent:>7}  {readable(space, ind.program)}{solved}")
     return "\n".join(lines)
 
 
-def predictor_lines(individuals: list[Individual], evaluation_seconds: float, tie: float = 1e-6) -> list[str]:
-    """What the predictor did in a guided run: its online accuracy on child vs parent (judged before
-    it trained on the pair; near-ties skipped), tries per evaluated child, and its seconds."""
+def top_rows(store: Store, run: RunRecord, space, n: int) -> list[dict]:
+    """The n best programs as data (`evolve top --json`), best first."""
+    return [
+        {"id": ind.id, "fitness": ind.fitness, "parent": ind.parent, "program": readable(space, ind.program),
+         "metrics": ind.evaluation.metrics, "solved": bool(ind.evaluation.metrics.get("solved"))}
+        for ind in store.top(run.id, n)
+    ]
+
+
+def predictor_stats(individuals: list[Individual], evaluation_seconds: float, tie: float = 1e-6) -> dict | None:
+    """What the predictor did in a guided run (None for an unguided one): its online accuracy on
+    child vs parent (judged before it trained on the pair; near-ties skipped), overall and over the
+    last 500 calls, tries per evaluated child, and its seconds against the evaluations'."""
     fitness = {ind.id: max(ind.fitness, -1e30) for ind in individuals}
     guided = [ind for ind in individuals if "predicted" in ind.proposal and ind.parent in fitness and not ind.cached]
     if not guided:
-        return []
+        return None
     calls = [
         (ind.proposal["predicted"] > 0.5) == (gap > 0)
         for ind in guided
@@ -97,40 +157,109 @@ def predictor_lines(individuals: list[Individual], evaluation_seconds: float, ti
     ]
     inference = sum(ind.proposal.get("predictor_seconds", 0.0) for ind in individuals)
     training = max(ind.proposal.get("train_seconds", 0.0) for ind in individuals)
-    accuracy = "-" if not calls else f"{sum(calls) / len(calls):.1%} overall, {sum(calls[-500:]) / len(calls[-500:]):.1%} in the last {min(500, len(calls))}"
-    ratio = f"; {(inference + training) / evaluation_seconds:.3g}x the evaluation time" if evaluation_seconds else ""
+    recent = calls[-500:]
+    return {
+        "guided_children": len(guided),
+        "calls": len(calls),
+        "accuracy": sum(calls) / len(calls) if calls else None,
+        "recent_calls": len(recent),
+        "recent_accuracy": sum(recent) / len(recent) if recent else None,
+        "tries_per_child": sum(ind.proposal["tries"] for ind in guided) / len(guided),
+        "training_seconds": training,
+        "inference_seconds": inference,
+        "time_ratio": (inference + training) / evaluation_seconds if evaluation_seconds else None,
+    }
+
+
+def predictor_lines(individuals: list[Individual], evaluation_seconds: float, tie: float = 1e-6) -> list[str]:
+    """`predictor_stats` as lines for the terminal (none for an unguided run)."""
+    return _predictor_text(predictor_stats(individuals, evaluation_seconds, tie))
+
+
+def _predictor_text(stats: dict | None) -> list[str]:
+    if stats is None:
+        return []
+    accuracy = "-" if stats["accuracy"] is None else (
+        f"{stats['accuracy']:.1%} overall, {stats['recent_accuracy']:.1%} in the last {stats['recent_calls']}")
+    ratio = "" if stats["time_ratio"] is None else f"; {stats['time_ratio']:.3g}x the evaluation time"
     return [
-        f"predictor: online accuracy {accuracy} (child vs parent, {len(guided)} guided children)",
-        f"predictor: {sum(ind.proposal['tries'] for ind in guided) / len(guided):.2f} tries per evaluated child",
-        f"predictor time: {training:.2f} s training + {inference:.2f} s inference{ratio}",
+        f"predictor: online accuracy {accuracy} (child vs parent, {stats['guided_children']} guided children)",
+        f"predictor: {stats['tries_per_child']:.2f} tries per evaluated child",
+        f"predictor time: {stats['training_seconds']:.2f} s training + {stats['inference_seconds']:.2f} s inference{ratio}",
     ]
 
 
-def show(store: Store, run: RunRecord, space, top: int = 5) -> str:
-    cfg = run.config
+def show_data(store: Store, run: RunRecord, space, top: int = 5) -> dict:
+    """Everything `evolve show` says, as data (`evolve show --json`)."""
     evaluated, cached = store.counts(run.id)
     history = store.fitness_history(run.id)
-    failed = sum(1 for _, f, c in history if not c and f == -math.inf)
-    pending = len(store.pending(run.id))
-    options = ", ".join(f"{k}={v}" for k, v in {**cfg.space_options, **cfg.strategy_options}.items())
-    lines = [
-        f"run {run.id}: {cfg.space} / {cfg.strategy}" + (f" + {cfg.predictor}" if cfg.predictor else "")
-        + (f" ({options})" if options else ""),
-        f"status: {run.state}; seed {cfg.seed}; "
-        f"executor {cfg.executor} x{cfg.workers}",
-        f"evaluations: {evaluated} of {cfg.budget}; failed {failed}; answered by the duplicate cache {cached}; "
-        f"pending {pending}",
-    ]
     individuals = store.individuals(run.id)
     probing = sum(ind.proposal.get("fingerprint_seconds", 0.0) for ind in individuals)
     seconds = sum(ind.seconds for ind in individuals) + probing if evaluated else 0.0
-    if evaluated:
-        lines.append(f"evaluation time: {seconds:.2f} s in all, {seconds / evaluated * 1e3:.3f} ms per evaluation "
-                     f"({probing:.2f} s of it computing behaviour fingerprints for the duplicate cache)")
     reasons = collections.Counter(ind.evaluation.error for ind in individuals if not ind.cached and ind.evaluation.failed)
-    if reasons:
+    return {
+        "run": run_row(run, store, type(space)),
+        "config": dataclasses.asdict(run.config),
+        "evaluations": {
+            "spent": evaluated, "budget": run.config.budget, "failed": sum(reasons.values()), "cached": cached,
+            "pending": len(store.pending(run.id)), "seconds": seconds, "fingerprint_seconds": probing,
+        },
+        "failures": [{"reason": reason, "count": count} for reason, count in reasons.most_common()],
+        "predictor": predictor_stats(individuals, seconds),
+        "curve": [[x, y] for x, y in best_so_far(history)],
+        "top": top_rows(store, run, space, top),
+    }
+
+
+def show(store: Store, run: RunRecord, space, top: int = 5) -> str:
+    """`evolve show`: the run's settings and progress in words, its curve and its best programs."""
+    data = show_data(store, run, space, top=0)
+    cfg, spent = run.config, data["evaluations"]
+    options = {**cfg.space_options, **cfg.strategy_options}
+    if data["run"]["problem"] is not None:
+        options.setdefault("problem", data["run"]["problem"])
+    shown = ", ".join(f"{k}={_short(v)}" for k, v in options.items())
+    workers = "1 worker" if cfg.workers == 1 else f"{cfg.workers} workers"
+    lines = [
+        f"run {run.id}: {cfg.space} / {cfg.strategy}" + (f" + {cfg.predictor}" if cfg.predictor else "")
+        + (f" ({shown})" if shown else ""),
+        f"status: {run.state}; seed {cfg.seed}; executor {cfg.executor} with {workers}"
+        " (workers: how many evaluations are kept in flight at once)",
+        f"evaluations: {spent['spent']} of {cfg.budget} spent; {spent['failed']} failed; {spent['pending']} pending",
+        f"answered by the duplicate cache: {spent['cached']} (proposals that behave exactly like a program"
+        " already evaluated reuse its result and spend none of the budget)",
+    ]
+    if spent["spent"]:
+        seconds, probing = spent["seconds"], spent["fingerprint_seconds"]
+        lines.append(f"evaluation time: {seconds:.2f} s in all, {seconds / spent['spent'] * 1e3:.3f} ms per evaluation "
+                     f"({probing:.2f} s of it computing behaviour fingerprints for the duplicate cache)")
+    if data["failures"]:
         lines.append("failures by reason:")
-        lines += [f"  {count:>7}  {reason}" for reason, count in reasons.most_common()]
-    lines += predictor_lines(individuals, seconds)
-    lines += ["", "best fitness so far:", ascii_curve(best_so_far(history)), "", "top programs:", top_table(store, run, space, top)]
+        lines += [f"  {failure['count']:>7}  {failure['reason']}" for failure in data["failures"]]
+    lines += _predictor_text(data["predictor"])
+    lines += ["", "best fitness so far:", ascii_curve([tuple(point) for point in data["curve"]]), "",
+              "top programs:", top_table(store, run, space, top)]
     return "\n".join(lines)
+
+
+def _short(value, limit: int = 40) -> str:
+    """An option's value for one line: a long one (a CSV run's stored table) is cut."""
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def to_json(data) -> str:
+    """Data for scripts as JSON text: a non-finite number (a failed program's fitness, -inf) is null,
+    since JSON has no infinities."""
+    import json
+
+    def clean(value):
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {str(key): clean(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(item) for item in value]
+        return value
+
+    return json.dumps(clean(data), indent=2)

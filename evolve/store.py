@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib.metadata
 import json
 import logging
 import math
@@ -697,10 +696,9 @@ def _foreign(path: str, tables: set[str]) -> StoreError:
 
 
 def _evolve_version() -> str:
-    try:
-        return f"evolve {importlib.metadata.version('evolve')}"
-    except importlib.metadata.PackageNotFoundError:
-        return "evolve (version unknown)"
+    from evolve.version import version
+
+    return f"evolve {version()}"
 
 
 # ---------------------------------------------------------------------------- values at the boundary
