@@ -177,9 +177,7 @@ class _RunSection:
         if self.space is not None:
             parts.append(f'<div class="drawing">{self.drawings.svg(ind.program, self.space.vocabulary)}</div>')
         parts.append('<div class="details">' + (_table(metrics, header=("metric", "value")) if metrics else "")
-                     + self._exports(ind) + "</div></div>")
-        parts.append(self._panel(ind))
-        parts.append("</div>")
+                     + self._exports(ind) + self._panel(ind) + "</div></div></div>")
         return "\n".join(parts)
 
     def _describe(self, ind: Individual) -> str:

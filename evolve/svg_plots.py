@@ -29,6 +29,7 @@ class Series:
     high: Sequence[float] | None = None
     points: bool = False
     step: bool = False  # a best-so-far curve: hold each value until the next
+    dashed: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,7 +86,8 @@ def render(plot: Plot, width: int = 620, height: int = 300) -> str:
         if s.points:
             parts += [f'<circle cx="{p[0]:.1f}" cy="{p[1]:.1f}" r="3" fill="{colour}"/>' for p in pixels if p]
         elif any(pixels):
-            parts.append(f'<path class="line" stroke="{colour}" d="{_path(pixels)}"/>')
+            dash = ' stroke-dasharray="6 4"' if s.dashed else ""
+            parts.append(f'<path class="line" stroke="{colour}"{dash} d="{_path(pixels)}"/>')
         parts.append("</g>")
     parts.append(legend)
     parts.append("</svg>")

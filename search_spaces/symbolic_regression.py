@@ -220,7 +220,7 @@ class SymbolicRegression(SearchSpace):
             curve = np.broadcast_to(np.asarray(run(grid), np.float64), grid.shape)
         reach = float(np.ptp(data.y)) or 1.0  # where the curve leaves the data's range far behind, it is cut
         curve = np.where((curve < data.y.min() - reach) | (curve > data.y.max() + reach), np.nan, curve)
-        series = [Series("training points", data.x[0], data.y, points=True), Series("program", grid, curve)]
+        series = [Series("program", grid, curve)]
         if data.benchmark is not None:
             import sympy
 
@@ -228,7 +228,8 @@ class SymbolicRegression(SearchSpace):
             target = sympy.lambdify(symbols, sympy.sympify(data.benchmark.formula), "numpy")
             with np.errstate(all="ignore"):
                 series.append(Series(f"target {data.benchmark.formula}", grid,
-                                     np.broadcast_to(np.asarray(target(grid), np.float64), grid.shape)))
+                                     np.broadcast_to(np.asarray(target(grid), np.float64), grid.shape), dashed=True))
+        series.append(Series("training points", data.x[0], data.y, points=True))  # drawn last: on top
         return Panel("Fit to the data", text, [Plot("the program against the data", names[0], "y", series)])
 
 
