@@ -88,3 +88,14 @@ def test_draw_mistakes_are_one_line(store_path, tmp_path, capsys):
     assert main(["draw", "1", "99999", "--db", store_path, "-o", str(tmp_path / "p.svg")]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 2 and "must end in .svg or .png" in lines[0] and "no individual 99999" in lines[1]
+
+
+@needs_dot
+def test_names_from_a_vocabulary_are_escaped_in_the_svg():
+    from evolve.ops import Input, Vocabulary, elementwise_ops
+
+    vocabulary = Vocabulary((Input('<script>alert("x")</script>', "real"), Input("b\\N", "real")), ("real",),
+                            elementwise_ops(("sub",), "real"))
+    svg = drawing.inline_svg(program(Node("sub", (0, 1)), output=2), vocabulary)
+    assert svg.startswith("<svg") and "<script" not in svg
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in svg and ">b\\N</text>" in svg

@@ -192,3 +192,13 @@ def test_report_mistakes_are_one_line(store_path, tmp_path, capsys):
     assert main(["report", "1", "--db", store_path, "-o", str(tmp_path / "missing" / "r.html")]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 2 and "no run 9" in lines[0] and "cannot write" in lines[1]
+
+
+def test_a_run_with_nothing_recorded_yet_has_a_report(tmp_path):
+    from evolve import report_html
+
+    with Store(str(tmp_path / "empty.db")) as store:
+        run = store.create_run(RunConfig("symbolic-regression", {"problem": "nguyen-1"}, budget=10))
+        text = report_html.render(store, [run.id], lambda run: SymbolicRegression(**run.config.space_options))
+    assert "0 of 10 evaluations" in text and "no program was evaluated successfully yet" in text
+    assert text.count(">no data</text>") == 2  # both progress plots, empty
