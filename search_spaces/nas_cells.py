@@ -30,6 +30,7 @@ This module is grammar: no JAX, no data file. The evaluators are built only wher
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Sequence
 
@@ -94,7 +95,14 @@ def spec(program: Program) -> tuple[nas_hash.Matrix, tuple[str, ...]]:
 
 def module_hash(program: Program) -> str:
     """The benchmark's module hash of the cell (the key of its results in the data file)."""
-    return nas_hash.spec_hash(*spec(program))
+    return _spec_hash(*spec(program))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _spec_hash(matrix: nas_hash.Matrix, ops: tuple[str, ...]) -> str:
+    """nas_hash.spec_hash, remembered: a search hashes each cell several times (parent, child,
+    fingerprint) and the hash is most of the cost of a mutation (64k entries: about 20 MB)."""
+    return nas_hash.spec_hash(matrix, ops)
 
 
 def from_spec(matrix: Sequence[Sequence[int]], ops: Sequence[str], space: str = "nas-cells") -> Program:
