@@ -254,6 +254,18 @@ def cmd_plugins(args) -> int:
     manager = PluginManager()
     if args.name is not None:
         return _describe_plugin(manager, args.name, args.json)
+    if args.json:
+        from evolve import report
+
+        print(report.to_json({
+            "plugins": [{"name": name, "kind": kind, "class": f"{cls.__module__}.{cls.__qualname__}",
+                         "plugin": manager.provider(kind, name)}
+                        for kind in KINDS for name, cls in sorted(manager.registry(kind).items())],
+            "reporters": manager.reporters(),
+            "modules": [{"name": source.name, "module": source.module, "distribution": source.distribution,
+                         "version": source.version, "error": source.error} for source in manager.sources],
+        }))
+        return 0
     plural = {"search space": "search spaces", "strategy": "strategies", "predictor": "predictors", "executor": "executors"}
     for kind in KINDS:
         registry = manager.registry(kind)
@@ -413,7 +425,7 @@ def _parser() -> argparse.ArgumentParser:
     plugins = sub.add_parser("plugins", help="list plugins and where they come from, or one plugin's options")
     plugins.add_argument("name", nargs="?", help="a plugin (e.g. symbolic-regression, pam-rt): its options with"
                          " type, default and documentation, and a space's problems")
-    plugins.add_argument("--json", action="store_true", help="with NAME: print JSON for scripts")
+    plugins.add_argument("--json", action="store_true", help="print JSON for scripts")
     plugins.set_defaults(command=cmd_plugins)
     return parser
 

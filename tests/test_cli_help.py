@@ -57,6 +57,16 @@ def test_plugins_name_lists_options_with_type_default_and_doc(capsys):
     assert "worker died" in options["max_retries"]["doc"] and options["workers"]["flag"] == "--workers"
 
 
+def test_plugins_json_lists_every_plugin_and_its_distribution(capsys):
+    assert main(["plugins", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    kinds = {(plugin["kind"], plugin["name"]) for plugin in listed["plugins"]}
+    assert {("search space", "symbolic-regression"), ("strategy", "pam-rt"), ("executor", "ray")} <= kinds
+    assert "progress_bar" in listed["reporters"]
+    sleep = next(module for module in listed["modules"] if module["name"] == "sleep")
+    assert sleep["distribution"] == DISTRIBUTION and sleep["error"] is None
+
+
 def test_plugins_unknown_name_is_one_line(capsys):
     assert main(["plugins", "nope"]) == 2
     err = capsys.readouterr().err
