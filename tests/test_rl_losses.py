@@ -1,0 +1,242 @@
+"""The rl-losses space's grammar (issue 10): the known losses as programs against hand-written
+jax.numpy losses (values and gradients), one compilation for every program, the original's random
+programs and mutation, the differentiability rule, behaviour fingerprints, the formula and the
+exported JAX module against the interpreter. No training here: the DQN is rl_dqn's."""
+
+import inspect
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from evolve.errors import OptionError, ProgramError
+from evolve.program import Node, Program
+from evolve.search_spaces import rl_loss_fn, rl_programs
+from evolve.search_spaces.rl_losses import RLLosses
+
+OBS, ACTIONS, BATCH = 4, 3, 16
+
+
+@pytest.fixture(scope="module")
+def space():
+    return RLLosses()
+
+
+@pytest.fixture(scope="module")
+def jitted(space):
+    """jit(value_and_grad(make_loss)) over the online parameters, counting its traces."""
+    traces = []
+    loss = rl_loss_fn.make_loss(space.vocabulary, rl_loss_fn.mlp_apply)
+
+    def counted(program, online, target, batch):
+        traces.append(1)
+        return loss(program, online, target, batch)
+
+    return jax.jit(jax.value_and_grad(counted, argnums=1)), traces
+
+
+def networks(seed):
+    rng = np.random.default_rng(seed)
+    return rl_loss_fn.random_mlp(rng, (OBS, 8, ACTIONS)), rl_loss_fn.random_mlp(rng, (OBS, 8, ACTIONS))
+
+
+def transitions(seed):
+    rng = np.random.default_rng(seed)
+    return {
+        "s_tm1": jnp.asarray(rng.normal(size=(BATCH, OBS)), jnp.float32),
+        "a_tm1": jnp.asarray(rng.integers(0, ACTIONS, BATCH), jnp.int32),
+        "r_t": jnp.asarray(rng.normal(size=BATCH), jnp.float32),
+        "discount_t": jnp.asarray(0.99 * (rng.random(BATCH) > 0.1), jnp.float32),
+        "s_t": jnp.asarray(rng.normal(size=(BATCH, OBS)), jnp.float32),
+    }
+
+
+def assert_trees_close(a, b, **tolerance):
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), **tolerance)
+
+
+@pytest.mark.parametrize("name", list(rl_programs.KNOWN))
+def test_known_losses_are_programs_equal_to_hand_written_losses(space, jitted, name):
+    run, _ = jitted
+    reference = jax.value_and_grad(rl_loss_fn.REFERENCE_LOSSES[name](rl_loss_fn.mlp_apply))
+    program = space.known_loss(name)
+    assert len(program.nodes) == space.vocabulary.max_nodes  # the search's length: unread random ops first
+    space.validate(program)
+    for seed in range(2):
+        online, target = networks(seed)
+        batch = transitions(seed)
+        value, grads = run(rl_loss_fn.lower(space, program), online, target, batch)
+        want_value, want_grads = reference(online, target, batch)
+        np.testing.assert_allclose(value, want_value, rtol=1e-5)
+        assert_trees_close(grads, want_grads, rtol=1e-4, atol=1e-6)
+        assert any(np.abs(np.asarray(g)).max() > 0 for g in jax.tree.leaves(grads))
+
+
+def test_one_compilation_serves_twenty_programs(space, jitted):
+    run, traces = jitted
+    rng = np.random.default_rng(3)
+    programs = [space.random_program(rng) for _ in range(10)]
+    programs += [space.mutate(p, rng) for p in programs]
+    assert len({p.digest for p in programs}) == 20
+    online, target = networks(0)
+    batch = transitions(0)
+    values = [float(run(rl_loss_fn.lower(space, p), online, target, batch)[0]) for p in programs]
+    assert len(traces) == 1  # one trace for every program (and for the known losses' test before it)
+    assert len({round(v, 4) for v in values if np.isfinite(v)}) >= 10  # the program is data, not a constant
+
+
+def test_the_exported_module_computes_the_interpreters_loss_and_gradient(space, jitted):
+    rng = np.random.default_rng(4)
+    programs = [space.known_loss(n) for n in rl_programs.KNOWN] + [space.random_program(rng) for _ in range(12)]
+    # a network applied to a computed state, and the states themselves, need the extra arguments
+    b = rl_programs._Builder()
+    q_abs = b.op("select", b.op("q_values", b.q_param, b.op("abs", b.s_tm1)), b.action)
+    shifted = b.op("q_values", b.q_targ_param, b.op("mul", b.reward, b.s_tm1))
+    programs.append(b.program(b.op("add", b.op("l2_distance", q_abs, b.op("max_list", shifted)), b.op("l2_norm", b.s_t))))
+    loss, _ = jitted
+    online, target = networks(1)
+    batch = transitions(1)
+    for program in programs:
+        space.validate(program)
+        source = space.export(program, "jax")
+        module: dict = {}
+        exec(compile(source, "<exported>", "exec"), module)  # noqa: S102 - the test of an export is running it
+
+        def exported(online):
+            q = lambda params, s: rl_loss_fn.mlp_apply(params, s)  # noqa: E731
+            extras = {
+                "q_t_selector": q(online, batch["s_t"]), "q_tm1_target": q(target, batch["s_tm1"]),
+                "s_tm1": batch["s_tm1"], "s_t": batch["s_t"],
+                "q_fn": lambda s: q(online, s), "q_targ_fn": lambda s: q(target, s),
+            }
+            wanted = [p.name for p in inspect.signature(module["loss"]).parameters.values() if p.kind is p.KEYWORD_ONLY]
+            return module["loss"](q(online, batch["s_tm1"]), batch["a_tm1"], batch["r_t"], batch["discount_t"],
+                                  q(target, batch["s_t"]), **{k: extras[k] for k in wanted})
+
+        value, grads = jax.value_and_grad(exported)(online)
+        want_value, want_grads = loss(rl_loss_fn.lower(space, program), online, target, batch)
+        if not np.isfinite(want_value):
+            assert not np.isfinite(value), space.describe(program)
+            continue
+        np.testing.assert_allclose(value, want_value, rtol=1e-4, err_msg=space.describe(program))
+        assert_trees_close(grads, want_grads, rtol=1e-3, atol=1e-5)
+
+
+def test_exported_signature_lists_exactly_what_the_program_reads(space):
+    source = space.export(space.known_loss("dqn"), "jax")
+    assert "def per_sample_loss(q_tm1, a_tm1, r_t, discount_t, q_t):" in source
+    assert "import evolve" not in source and "from evolve" not in source
+    double = space.export(space.known_loss("double_dqn"), "jax")
+    assert "def loss(q_tm1, a_tm1, r_t, discount_t, q_t, *, q_t_selector):" in double
+
+
+def test_random_programs_are_the_originals_bootstrapped_dqn(space):
+    rng = np.random.default_rng(5)
+    dqn = rl_programs.dqn()
+    for _ in range(30):
+        program = space.random_program(rng)
+        space.validate(program)
+        assert len(program.nodes) == space.vocabulary.max_nodes
+        assert program.nodes[: len(dqn.nodes)] == dqn.nodes  # DQN's 7 ops first, not frozen
+        assert program.outputs == (len(program.nodes) - 1,)
+        for node in program.nodes[len(dqn.nodes):]:
+            assert len(set(node.inputs)) == len(node.inputs)  # two distinct arguments, as the original
+
+
+def test_mutation_redraws_one_node_and_keeps_what_is_read_typed(space):
+    rng = np.random.default_rng(6)
+    vocab = space.vocabulary
+    sampler = rl_programs.OpSampler(vocab)
+    parents = [space.random_program(rng) for _ in range(20)] + space.seed_programs(rng)
+    for parent in parents:
+        step = rl_programs.replace_node(parent, vocab, rng, sampler)
+        changed = [i for i, (a, b) in enumerate(zip(parent.nodes, step.nodes)) if a != b]
+        assert len(changed) <= 1 and len(step.nodes) == len(parent.nodes)
+        for i in changed:
+            read = i in parent.outputs or any(i in n.inputs for n in parent.nodes[i + 1:])
+            if read:
+                assert step.node_types(vocab)[i] == parent.node_types(vocab)[i]
+        child = rl_programs.mutate(parent, vocab, rng, fresh_probability=0.0)
+        space.validate(child)
+        assert child.digest != parent.digest and len(child.nodes) == len(parent.nodes)
+    fresh = rl_programs.mutate(parents[0], vocab, rng, fresh_probability=1.0)
+    assert fresh.nodes[:15] == rl_programs.dqn().nodes and fresh.digest != parents[0].digest
+
+
+def test_a_loss_the_online_network_cannot_move_is_invalid(space):
+    b = rl_programs._Builder()
+    target_only = b.program(b.op("max_list", b.op("q_values", b.q_targ_param, b.s_t)))
+    with pytest.raises(ProgramError, match="does not depend on the online network"):
+        space.validate(target_only)
+    b = rl_programs._Builder()  # Q reaches the loss only through argmax: an integer, no gradient
+    best = b.op("argmax", b.op("q_values", b.q_param, b.s_t))
+    through_argmax = b.program(b.op("select", b.op("q_values", b.q_targ_param, b.s_t), best))
+    with pytest.raises(ProgramError, match="differentiable path"):
+        space.validate(through_argmax)
+    wrong_type = Program(tuple(rl_programs.dqn().nodes[:9]), (8,), "rl-losses")  # the output is a Q-value list
+    with pytest.raises(ProgramError, match="must be of type float"):
+        space.validate(wrong_type)
+
+
+def test_describe_writes_the_known_losses_as_formulas(space):
+    assert space.describe(space.known_loss("dqn")) == "0.5·(Q(s,a) - (r + γ·max Q_targ(s',·)))²"
+    assert space.describe(space.known_loss("double_dqn")) == "0.5·(Q(s,a) - (r + γ·Q_targ(s',argmax Q(s',·))))²"
+    assert space.describe(space.known_loss("dqn_reg")) == "0.5·(Q(s,a) - (r + γ·max Q_targ(s',·)))² + 0.1·Q(s,a)"
+    assert space.describe(space.known_loss("dqn_clipped")) == (
+        "max(Q(s,a), h1 + (Q(s,a) - h1)²) + max(Q(s,a) - h1, γ·(max Q_targ(s',·))²), where h1 = r + γ·max Q_targ(s',·)"
+    )
+    assert space.export(space.known_loss("dqn"), "text").startswith("loss = 0.5·(Q(s,a)")
+
+
+def test_fingerprints_recognise_one_loss_spelled_twice(space):
+    dqn = space.known_loss("dqn")
+    b = rl_programs._Builder()  # 0.5 (Y - Q(s,a))^2: the same loss, another digest
+    q_sa, y, _ = b.dqn_target()
+    swapped = b.program(b.op("l2_distance", y, q_sa))
+    assert swapped.digest != dqn.digest
+    others = [space.known_loss(n) for n in ("double_dqn", "dqn_reg", "dqn_clipped")]
+    prints = space.fingerprints([dqn, rl_programs.dqn(), swapped, *others])
+    assert prints[0] == prints[1] == prints[2]
+    assert len(set(prints[2:])) == 4
+    assert RLLosses().fingerprints([dqn]) == prints[:1]  # another instance, same fingerprint
+
+
+def test_configuration_options_are_checked(space):
+    assert space.config.name == "cheap" and space.config.suite_envs == ("CartPole-v1",)
+    full = RLLosses(config="full", suite="heldout", seeds=3)
+    assert full.config.seeds == 3 and full.config.train_steps == 20_000 and full.config.suite_envs == full.config.heldout_envs
+    assert RLLosses(seed_with="dqn").seed_programs(None) == [space.known_loss("dqn")]
+    for options, message in [
+        ({"config": "huge"}, "unknown configuration"),
+        ({"suite": "test"}, "unknown suite"),
+        ({"train_steps": 0}, "train_steps"),
+        ({"seeds": True}, "seeds"),
+        ({"extra_ops": 3}, "room for the known losses"),
+        ({"fresh_probability": 1.5}, "fresh_probability"),
+        ({"seed_with": "ppo"}, "seed_with"),
+    ]:
+        with pytest.raises(OptionError, match=message):
+            RLLosses(**options)
+
+
+def test_the_grammar_imports_no_jax():
+    code = (
+        "import sys, numpy as np\n"
+        "from evolve.search_spaces.rl_losses import RLLosses\n"
+        "s = RLLosses(config='full')\n"
+        "p = s.mutate(s.random_program(np.random.default_rng(0)), np.random.default_rng(1))\n"
+        "s.describe(p); s.export(p, 'jax'); s.export(p, 'text')\n"
+        "assert 'jax' not in sys.modules, 'jax imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_space_keeps_the_plugin_contract():
+    pytest.importorskip("evolve.search_spaces.rl_evaluator", reason="the evaluator (rl_evaluator) is not there yet")
+    from evolve.testing import check_search_space
+
+    check_search_space(RLLosses, {"train_steps": 600, "seeds": 1}, programs=1)
