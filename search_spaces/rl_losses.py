@@ -10,10 +10,12 @@ random batch (rl_loss_fn.Probe).
 Configuration (the evaluator reads `space.config`, an RLConfig):
 
     cheap   CartPole-v1 only (the hurdle), 5,000 steps, 2 seeds: benchmarks and tests
-    full    CartPole-v1, then Acrobot-v1 and MountainCar-v0, 20,000 steps, 2 seeds: real searches
+    full    CartPole-v1 10,000 steps, then Acrobot-v1 20,000 and MountainCar-v0 60,000, 2 seeds
 
-with the held-out suite (`suite="heldout"`), never used for fitness, Catch-bsuite (cheap) and
-Catch-bsuite and Breakout-MinAtar (full). `train_steps` and `seeds` override the preset.
+with the held-out suite (`suite="heldout"`), never used for fitness, Catch-bsuite (cheap, 3,000
+steps) and Catch-bsuite 5,000 and Breakout-MinAtar 20,000 (full). The budgets are those at which the
+hand-written DQN was measured to learn each task (rl_dqn's sizes). `train_steps` (the same budget
+on every environment) and `seeds` override the preset.
 
 This module is the space's grammar, which `evolve show`, `top`, `export` and a Ray driver build: it
 imports no JAX. Fingerprints compile a probe on their first call.
@@ -49,8 +51,10 @@ class RLConfig:
         thirds of what DQN reached; relative, so one value serves every budget).
     envs: the training environments after the hurdle (gymnax ids; rl_envs.ENVIRONMENTS).
     heldout_envs: the held-out environments.
-    train_steps: environment steps per environment and seed (one update per step after warm-up).
+    train_steps: environment steps per environment and seed (one update per step after warm-up),
+        for every environment `env_steps` does not name.
     seeds: independent training runs per environment (vmapped); scores are their mean.
+    env_steps: (environment, steps) pairs: the budgets of environments that need their own.
     """
 
     name: str
@@ -61,6 +65,11 @@ class RLConfig:
     heldout_envs: tuple[str, ...]
     train_steps: int
     seeds: int
+    env_steps: tuple[tuple[str, int], ...] = ()
+
+    def steps_for(self, env: str) -> int:
+        """The environment steps a candidate trains on `env` (per seed)."""
+        return dict(self.env_steps).get(env, self.train_steps)
 
     @property
     def suite_envs(self) -> tuple[str, ...]:
@@ -69,8 +78,11 @@ class RLConfig:
 
 
 PRESETS = {
-    "cheap": RLConfig("cheap", "train", "CartPole-v1", 0.5, (), ("Catch-bsuite",), 5_000, 2),
-    "full": RLConfig("full", "train", "CartPole-v1", 0.5, ("Acrobot-v1", "MountainCar-v0"), ("Catch-bsuite", "Breakout-MinAtar"), 20_000, 2),
+    "cheap": RLConfig("cheap", "train", "CartPole-v1", 0.5, (), ("Catch-bsuite",), 5_000, 2, (("Catch-bsuite", 3_000),)),
+    "full": RLConfig(
+        "full", "train", "CartPole-v1", 0.5, ("Acrobot-v1", "MountainCar-v0"), ("Catch-bsuite", "Breakout-MinAtar"), 10_000, 2,
+        (("Acrobot-v1", 20_000), ("MountainCar-v0", 60_000), ("Catch-bsuite", 5_000), ("Breakout-MinAtar", 20_000)),
+    ),
 }
 SUITES = ("train", "heldout")
 SEED_CHOICES = {"all": rl_programs.SEEDS, "dqn": ("dqn",), "none": ()}
@@ -106,7 +118,9 @@ class RLLosses(SearchSpace):
         if suite not in SUITES:
             raise OptionError(f"unknown suite {suite!r}; known: {', '.join(SUITES)}")
         preset = PRESETS[config]
-        train_steps = preset.train_steps if train_steps is None else train_steps
+        if train_steps is not None:  # one budget for every environment
+            preset = dataclasses.replace(preset, train_steps=train_steps, env_steps=())
+        train_steps = preset.train_steps
         seeds = preset.seeds if seeds is None else seeds
         if not _is_int(train_steps) or not 1 <= train_steps <= MAX_TRAIN_STEPS:
             raise OptionError(f"train_steps must be an integer from 1 to {MAX_TRAIN_STEPS}, got {train_steps!r}")
