@@ -6,8 +6,10 @@ import signal
 import sqlite3
 import sys
 import threading
+import time
 
 import pytest
+from watch import recorded
 
 import evolve
 from evolve.errors import EvolveError, OptionError, PluginError, StoreError
@@ -95,13 +97,23 @@ def test_mistakes_raise_one_clear_error_and_leave_no_run(call, error, message, t
 
 def test_ctrl_c_leaves_the_run_interrupted_and_resumable(tmp_path, capsys):
     db = str(tmp_path / "interrupted.db")
-    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))  # a real Ctrl-C, mid-run
-    timer.start()
+    searching = threading.Event()
+
+    def ctrl_c_once_50_are_recorded():  # a real SIGINT, mid-run
+        while searching.is_set() and recorded(db) < 50:
+            time.sleep(0.01)
+        if searching.is_set():
+            os.kill(os.getpid(), signal.SIGINT)
+
+    searching.set()
+    interrupter = threading.Thread(target=ctrl_c_once_50_are_recorded)
+    interrupter.start()
     try:
         with pytest.raises(KeyboardInterrupt):
-            evolve.search("sleep", space_options={"seconds": 0.002}, budget=600, workers=2, seed=3, db=db)
+            evolve.search("sleep", space_options={"seconds": 0.01}, budget=600, workers=2, seed=3, db=db)
     finally:
-        timer.cancel()
+        searching.clear()
+        interrupter.join()
     assert "evolve.resume(1, db=" in capsys.readouterr().err
     with evolve.open(db) as store:
         stopped = store[1]
