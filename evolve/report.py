@@ -225,7 +225,7 @@ def show(store: Store, run: RunRecord, space, top: int = 5) -> str:
         + (f" ({shown})" if shown else ""),
         f"status: {run.state}; seed {cfg.seed}; executor {cfg.executor} with {workers}"
         " (workers: how many evaluations are kept in flight at once)",
-        f"evaluations: {spent['spent']} of {cfg.budget} spent; {spent['failed']} failed; {spent['pending']} pending",
+        f"evaluations: {spent['spent']} of {cfg.budget}; failed {spent['failed']}; pending {spent['pending']}",
         f"answered by the duplicate cache: {spent['cached']} (proposals that behave exactly like a program"
         " already evaluated reuse its result and spend none of the budget)",
     ]
