@@ -137,7 +137,7 @@ def dqn_task(env: Environment, config: DQNConfig, make_loss: Callable[[QApply], 
     def update(program, lr, learner, batch):
         loss, grads = jax.value_and_grad(loss_fn, argnums=1)(program, learner["online"], learner["target"], batch)
         updates, opt_state = optimizer(lr).update(grads, learner["opt_state"], learner["online"])
-        grad_norm = optax.global_norm(grads)
+        grad_norm = optax.tree.norm(grads)
         return {
             **learner,
             "online": optax.apply_updates(learner["online"], updates),
@@ -204,14 +204,41 @@ def dqn_task(env: Environment, config: DQNConfig, make_loss: Callable[[QApply], 
     return harness.Task(env.spec.name, init, step, score, config.steps)
 
 
-def dqn_loss(q_apply: QApply) -> LossFn:
-    """Hand-written DQN: mean of 0.5 (Q(s,a) - (r + discount max_a' Q_targ(s',a')))^2, the
-    original's `normal_dqn_config` (L2Distance is half the squared error). The program is ignored."""
+def hand_written(loss: Callable[[QApply], Callable[[Any, Any, dict], jax.Array]]) -> Callable[[QApply], LossFn]:
+    """A `make_loss` for `dqn_task` from a hand-written loss(q_apply) -> f(online, target, batch)
+    (rl_loss_fn.dqn_loss and the like): the program argument is ignored."""
 
-    def loss(program, online, target, batch):
-        q_tm1 = q_apply(online, batch["s_tm1"])
-        q_sa = jnp.take_along_axis(q_tm1, batch["a_tm1"][:, None], axis=1)[:, 0]
-        y = batch["r_t"] + batch["discount_t"] * jnp.max(q_apply(target, batch["s_t"]), axis=1)
-        return jnp.mean(0.5 * (q_sa - y) ** 2)
+    def make_loss(q_apply):
+        fixed = loss(q_apply)
+        return lambda program, online, target, batch: fixed(online, target, batch)
 
-    return loss
+    return make_loss
+
+
+def rlax_convention(loss: Callable[..., jax.Array]) -> Callable[[QApply], LossFn]:
+    """A `make_loss` for `dqn_task` from a loss in the rlax calling convention, as
+    `space.export(program, "jax")` writes one: loss(q_tm1, a_tm1, r_t, discount_t, q_t, *, extras),
+    the extras (q_t_selector, q_tm1_target, s_tm1, s_t, q_fn, q_targ_fn) passed only where the
+    function names them. Online-network values are computed inside, so gradients reach them."""
+    import inspect
+
+    wanted = {name for name, p in inspect.signature(loss).parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+    def make_loss(q_apply):
+        def program_loss(program, online, target, batch):
+            extras = {
+                "q_t_selector": lambda: q_apply(online, batch["s_t"]),
+                "q_tm1_target": lambda: q_apply(target, batch["s_tm1"]),
+                "s_tm1": lambda: batch["s_tm1"],
+                "s_t": lambda: batch["s_t"],
+                "q_fn": lambda: lambda states: q_apply(online, states),
+                "q_targ_fn": lambda: lambda states: q_apply(target, states),
+            }
+            return loss(
+                q_apply(online, batch["s_tm1"]), batch["a_tm1"], batch["r_t"], batch["discount_t"], q_apply(target, batch["s_t"]),
+                **{name: extras[name]() for name in wanted},
+            )
+
+        return program_loss
+
+    return make_loss

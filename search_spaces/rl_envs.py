@@ -15,18 +15,20 @@ Ranges, and why (reference: shared/reference/rl-losses-and-nas-cells.md A.3, A.5
 * Catch-bsuite: [-1, 1], the only two returns an episode can have (held out).
 * Breakout-MinAtar: [0, 30], random play scores about 0.5, PPO about 28 (gymnax README) (held out).
 
-The training suite (fitness) is CartPole-v1, the hurdle, then Acrobot-v1 and MountainCar-v0. The
-held-out suite, never used for fitness, is another gymnax family (bsuite, MinAtar) and reports
-generalization only.
+Which environments a candidate trains on, for how long, is the space's configuration (rl_losses
+PRESETS): CartPole-v1 the hurdle, then Acrobot-v1 and MountainCar-v0; the held-out suite, never used
+for fitness, another gymnax family (bsuite, MinAtar).
 
-This module imports no JAX (the grammar reads the tables below to check its options); gymnax and JAX
-are imported when an environment is made.
+This module imports no JAX (the grammar may read the table below); gymnax and JAX are imported when
+an environment is made.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from typing import Any
+
+from evolve.errors import OptionError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,34 +62,6 @@ ENVIRONMENTS = {
 
 
 @dataclasses.dataclass(frozen=True)
-class Configuration:
-    """What a candidate is trained on: (environment, environment steps) pairs, the first training
-    one being the hurdle; `seeds` independent runs of each (vmapped); `report_heldout`: whether every
-    candidate past the hurdle is also trained on the held-out suite (metrics, never fitness)."""
-
-    training: tuple[tuple[str, int], ...]
-    heldout: tuple[tuple[str, int], ...]
-    seeds: int
-    report_heldout: bool
-
-
-#: The configurations a space's `config` option names. Budgets are environment steps (one update
-#: each after the warm-up), set so DQN clearly learns each task (the original trained 400 episodes,
-#: up to 80k steps, on CartPole and 6e5 steps on LunarLander). cheap: CartPole alone, short, for
-#: tests and benchmarks of the search itself; full: the three classic-control tasks, and the
-#: held-out suite reported for every candidate past the hurdle.
-CONFIGURATIONS = {
-    "cheap": Configuration((("CartPole-v1", 5_000),), (("Catch-bsuite", 3_000),), seeds=2, report_heldout=False),
-    "full": Configuration(
-        (("CartPole-v1", 10_000), ("Acrobot-v1", 20_000), ("MountainCar-v0", 60_000)),
-        (("Catch-bsuite", 5_000), ("Breakout-MinAtar", 20_000)),
-        seeds=2,
-        report_heldout=True,
-    ),
-}
-
-
-@dataclasses.dataclass(frozen=True)
 class Environment:
     """A gymnax environment behind flat float32 observations.
 
@@ -116,7 +90,12 @@ class Environment:
 
 def make(name: str) -> Environment:
     """The environment `name` (a key of ENVIRONMENTS), from gymnax."""
-    import gymnax
+    if name not in ENVIRONMENTS:
+        raise OptionError(f"no return range for environment {name!r}; known: {', '.join(ENVIRONMENTS)}")
+    try:
+        import gymnax
+    except ImportError as error:
+        raise OptionError(f"training on {name} needs gymnax ({error}); install it with pip install -e '.[rl]'") from None
     import jax
 
     env, params = gymnax.make(name)
