@@ -242,3 +242,27 @@ def test_the_space_keeps_the_plugin_contract():
     from evolve.testing import check_search_space
 
     check_search_space(RLLosses, {"train_steps": 600, "seeds": 1}, programs=1)
+
+
+def test_the_cli_exports_a_stored_loss_as_jax_and_shows_it_as_a_formula(space, tmp_path, capsys):
+    from evolve.cli import main
+    from evolve.population import Individual
+    from evolve.space import Evaluation
+    from evolve.store import RunConfig, Store
+
+    db = str(tmp_path / "rl.db")
+    store = Store(db)
+    run = store.create_run(RunConfig(space="rl-losses", space_options={"config": "cheap"}))
+    store.record(run.id, [(Individual(1, space.known_loss("dqn_reg"), Evaluation(1.25)), 1, None)])
+    store.close()
+    assert main(["top", str(run.id), "--db", db]) == 0
+    assert "0.5·(Q(s,a) - (r + γ·max Q_targ(s',·)))² + 0.1·Q(s,a)" in capsys.readouterr().out
+    out = tmp_path / "dqn_reg.py"
+    assert main(["export", str(run.id), "1", "--format", "jax", "-o", str(out), "--db", db]) == 0
+    module: dict = {}
+    exec(compile(out.read_text(), str(out), "exec"), module)  # noqa: S102
+    q_tm1 = jnp.asarray([[1.0, 2.0], [0.5, -1.0]])
+    q_t = jnp.asarray([[3.0, 0.0], [1.0, 4.0]])
+    value = module["loss"](q_tm1, jnp.asarray([1, 0]), jnp.asarray([1.0, 0.0]), jnp.asarray([0.9, 0.0]), q_t)
+    delta = np.array([2.0 - (1.0 + 0.9 * 3.0), 0.5 - 0.0])
+    np.testing.assert_allclose(value, np.mean(0.5 * delta**2 + 0.1 * np.array([2.0, 0.5])), rtol=1e-6)
