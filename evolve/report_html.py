@@ -248,17 +248,21 @@ def _comparison(sections: Sequence[_RunSection]) -> str:
     for section in sections:
         key = dataclasses.replace(section.run.config, seed=0).to_json()
         groups.setdefault(key, []).append(section)
+    # seconds on a log axis where the runs' durations differ tenfold (RE's seconds against PAM-RT's minutes)
+    durations = [s.by_seconds.x[-1] for s in sections if s.by_seconds.x and s.by_seconds.x[-1] > 0]
+    log_seconds = bool(durations) and max(durations) > 10 * min(durations)
     by_evaluations, by_seconds = [], []
     for members in groups.values():
         label = f"{_strategy(members[0].run)} (run{'s' if len(members) > 1 else ''} {', '.join(str(m.run.id) for m in members)})"
         by_evaluations.append(_group_series(label, [m.by_evaluations for m in members]))
-        by_seconds.append(_group_series(label, [m.by_seconds for m in members]))
+        by_seconds.append(_group_series(label, [m.by_seconds for m in members], log_seconds))
     several = any(len(m) > 1 for m in groups.values())
     plots = [
         svg_plots.Plot("best fitness against evaluations" + (" (median and quartiles)" if several else ""),
                        "evaluations spent", "best fitness", by_evaluations),
         svg_plots.Plot("best fitness against wall-clock time" + (" (median and quartiles)" if several else ""),
-                       "seconds since the run started", "best fitness", by_seconds),
+                       "seconds since the run started" + (" (log scale)" if log_seconds else ""), "best fitness",
+                       by_seconds, x_log=log_seconds),
     ]
     rows = [(str(s.run.id), s.run.config.space, str(s.run.config.space_options.get("problem", "")), _strategy(s.run),
              str(s.run.config.seed), f"{s.evaluated}/{s.run.config.budget}", str(s.cached),
@@ -267,11 +271,17 @@ def _comparison(sections: Sequence[_RunSection]) -> str:
     return '<section class="comparison"><h2>Comparison</h2>' + _table(rows, header=header) + _figures(plots) + "</section>"
 
 
-def _group_series(label: str, curves: Sequence[run_series.Curve]) -> svg_plots.Series:
+def _group_series(label: str, curves: Sequence[run_series.Curve], log: bool = False) -> svg_plots.Series:
+    """One run's curve, or the median and quartiles of several on a common grid (linear, or
+    geometric for a log axis)."""
     if len(curves) == 1:
         return _series(label, curves[0])
     end = max((c.x[-1] for c in curves if c.x), default=0.0)
-    grid = np.linspace(0.0, end, 200) if end > 0 else np.zeros(1)
+    start = min((c.x[0] for c in curves if c.x and c.x[0] > 0), default=0.0)
+    if log and 0 < start < end:
+        grid = np.geomspace(start, end, 200)
+    else:
+        grid = np.linspace(0.0, end, 200) if end > 0 else np.zeros(1)
     values = np.stack([c.at(grid) for c in curves])
     with np.errstate(invalid="ignore"):
         low, median, high = np.percentile(values, [25, 50, 75], axis=0)
