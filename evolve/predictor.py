@@ -31,6 +31,10 @@ class Predictor(abc.ABC):
         """False during warm-up, when its answers should not be trusted yet."""
         return True
 
+    def hold_training(self, held: bool) -> None:
+        """While held, training calls that fall due are skipped (a strategy whose predictor costs
+        more than its bound allows); the default trains as always."""
+
     def metrics(self) -> dict[str, Any]:
         """What to record about the predictor (training loss, seconds spent, buffer size...)."""
         return {}

@@ -9,6 +9,7 @@ import inspect
 import logging
 import math
 
+from evolve.guidance_cost import summary as guidance_summary, verdict_line
 from evolve.population import Individual
 from evolve.store import RunRecord, Store
 
@@ -148,8 +149,8 @@ def predictor_stats(individuals: list[Individual], evaluation_seconds: float, ti
     last 500 calls, tries per evaluated child, and its seconds against the evaluations'."""
     fitness = {ind.id: max(ind.fitness, -1e30) for ind in individuals}
     guided = [ind for ind in individuals if "predicted" in ind.proposal and ind.parent in fitness and not ind.cached]
-    if not guided:
-        return None
+    if not guided:  # unguided, or every proposal fell back over max_predictor_share: the guidance summary alone
+        return None if (guidance := guidance_summary(individuals)) is None else {"guidance": guidance}
     calls = [
         (ind.proposal["predicted"] > 0.5) == (gap > 0)
         for ind in guided
@@ -168,6 +169,7 @@ def predictor_stats(individuals: list[Individual], evaluation_seconds: float, ti
         "training_seconds": training,
         "inference_seconds": inference,
         "time_ratio": (inference + training) / evaluation_seconds if evaluation_seconds else None,
+        "guidance": guidance_summary(individuals),  # its cost against its estimated saving (evolve/guidance_cost.py)
     }
 
 
@@ -179,6 +181,8 @@ def predictor_lines(individuals: list[Individual], evaluation_seconds: float, ti
 def _predictor_text(stats: dict | None) -> list[str]:
     if stats is None:
         return []
+    if "guided_children" not in stats:
+        return [verdict_line(stats["guidance"])]
     accuracy = "-" if stats["accuracy"] is None else (
         f"{stats['accuracy']:.1%} overall, {stats['recent_accuracy']:.1%} in the last {stats['recent_calls']}")
     ratio = "" if stats["time_ratio"] is None else f"; {stats['time_ratio']:.3g}x the evaluation time"
@@ -186,6 +190,7 @@ def _predictor_text(stats: dict | None) -> list[str]:
         f"predictor: online accuracy {accuracy} (child vs parent, {stats['guided_children']} guided children)",
         f"predictor: {stats['tries_per_child']:.2f} tries per evaluated child",
         f"predictor time: {stats['training_seconds']:.2f} s training + {stats['inference_seconds']:.2f} s inference{ratio}",
+        *filter(None, [verdict_line(stats.get("guidance"))]),
     ]
 
 

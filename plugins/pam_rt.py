@@ -19,7 +19,7 @@ from evolve import hookimpl
 from evolve.population import AgingPopulation
 from evolve.predictor import Predictor
 from evolve.program import Program
-from evolve.strategy import Proposal, initial_proposals
+from evolve.strategy import Proposal
 from evolve.plugins.guided import GuidedStrategy
 from evolve.plugins.selection_options import check_whole_number
 
@@ -40,14 +40,17 @@ class PamRT(GuidedStrategy):
         tournaments: int = 8,
         tournaments_per_call: int = 8,
         threshold: float = 0.75,
+        max_predictor_share: float | None = None,
     ):
         """Improvements are rare (on Nguyen-4 about 1 novel child in 13 beats its tournament parent), so
         the first child an imperfect predictor calls better is often one of its mistakes. A confident
         threshold keeps most mistakes out, and a large try budget lets the rare confident call come:
         at 0.75 the online discriminator's accepted children beat their parent about 7 times as often
         as unguided ones, but it accepts only 1 child in 50 (measured on Nguyen-4 after 1,000
-        evaluations). `tournaments_per_call` chains are scored per batched predictor call."""
-        super().__init__(space, predictor, population_size, tournament_size)
+        evaluations). `tournaments_per_call` chains are scored per batched predictor call.
+        `max_predictor_share` bounds the predictor's seconds as a fraction of the evaluation seconds
+        (None: no bound; see guided.py)."""
+        super().__init__(space, predictor, population_size, tournament_size, max_predictor_share)
         for name, value in (("chain_length", chain_length), ("tournaments", tournaments),
                             ("tournaments_per_call", tournaments_per_call)):
             check_whole_number(name, value, 1, MAX_TRIES)
@@ -59,11 +62,8 @@ class PamRT(GuidedStrategy):
         self.chain_length, self.tournaments, self.threshold = chain_length, tournaments, threshold
         self.tournaments_per_call = min(tournaments_per_call, tournaments)
 
-    def propose(self, population: AgingPopulation, n: int, rng: np.random.Generator) -> list[Proposal]:
-        if population.initializing:
-            return self.remember(initial_proposals(self.space, population, n, rng))
-        if not self.predictor.ready:
-            return self.remember([self.unguided(population, rng) for _ in range(n)])
+    def guided_proposals(self, population: AgingPopulation, n: int,
+                         rng: np.random.Generator) -> tuple[list[Proposal], list[str]]:
         tries = [0] * n
         seconds = {"predictor": np.zeros(n), "mutation": np.zeros(n), "novelty": np.zeros(n)}  # each slot's share
         best: dict[int, tuple[float, Program, int, str]] = {}  # slot -> (P, child, parent id, fingerprint) liked best
@@ -109,7 +109,7 @@ class PamRT(GuidedStrategy):
                 tries[k], max(score, 0.0), seconds["predictor"][k], accepted=k in accepted,
                 mutation_seconds=float(seconds["mutation"][k]), novelty_seconds=float(seconds["novelty"][k]),
             )))
-        return self.remember(out, chosen)
+        return out, chosen
 
     def _chain(self, program: Program, rng: np.random.Generator) -> list[Program]:
         """chain_length children, each one more mutation from the previous."""

@@ -33,8 +33,10 @@ def test_pam_rt_records_tries_predictions_and_seconds():
         info = ind.proposal
         assert 1 <= info["tries"] <= 8 and 0.0 <= info["predicted"] <= 1.0 and info["predictor_seconds"] >= 0.0
         assert ind.parent is not None
+        assert info["guidance_seconds"] > 0.0 and "over_share" not in info  # no share bound by default
     report = show(store, store.run(engine.run.id), engine.space)
     assert "online accuracy" in report and "tries per evaluated child" in report and "inference" in report
+    assert "guidance:" in report and "the evaluation time" in report  # its cost weighed against the evaluations'
 
 
 @pytest.mark.parametrize("strategy,predictor", [("predictor-filter", "binary"), ("pam-rt", "oracle")])

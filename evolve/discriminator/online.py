@@ -91,6 +91,7 @@ class OnlineDiscriminator(Predictor):
         self.warmup, self.warmup_steps = warmup, warmup_steps
         self.train_every, self.steps = train_every, steps
         self.background = background
+        self.held = False  # training calls due are skipped while a strategy holds training (over its share)
         self.seen = 0
         self.train_steps = 0
         self.skipped_steps = 0
@@ -147,6 +148,9 @@ class OnlineDiscriminator(Predictor):
             "loss": self.last_loss,
         }
 
+    def hold_training(self, held: bool) -> None:
+        self.held = held
+
     def settle(self) -> None:
         """Wait until no training call is due (at once when training is not in the background)."""
         while True:
@@ -159,6 +163,9 @@ class OnlineDiscriminator(Predictor):
     # ------------------------------------------------------------------ training
     def _schedule(self, steps: int) -> None:
         if len(self.buffer) < 2 or steps == 0:
+            return
+        if self.held and self.train_steps > 0:  # never the warm-up call: without it nothing is guided
+            self.skipped_steps += steps
             return
         if not self.background:
             self._train(steps)
