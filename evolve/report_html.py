@@ -145,6 +145,7 @@ class _RunSection:
              else "- (this strategy does not accept or reject children)"),
             ("tries per evaluated child", f"{g.mean_tries:.2f}"),
             ("seconds", f"{total_predictor:.2f} s in the predictor against {total_evaluation:.2f} s in evaluations{ratio}"),
+            ("strategy seconds by part", "; ".join(f"{name} {value:.2f} s" for name, value in g.seconds_by_part.items())),
         ]
         rates = [_points(f"online accuracy (last {g.window})", g.accuracy)]
         if g.acceptance:
@@ -217,8 +218,10 @@ class _RunSection:
         steps = lineage.ancestry({ind.id: ind for ind in self.individuals}, self.top[0].id, names)
         rows = [(str(k), str(step.individual.id), f"{step.individual.fitness:.6g}", step.change,
                  self._describe(step.individual)) for k, step in enumerate(steps)]
+        fitness = svg_plots.Plot("fitness along the lineage", "step (0: initial program)", "fitness", [svg_plots.Series(
+            "", list(range(len(steps))), [step.individual.fitness for step in steps], points=len(steps) < 2)])
         return (f"<h3>Lineage of the best program ({len(steps) - 1} steps from the initial population)</h3>"
-                + _table(rows, header=("step", "individual", "fitness", "what changed", "program")))
+                + _figures([fitness]) + _table(rows, header=("step", "individual", "fitness", "what changed", "program")))
 
 
 class _Drawings:

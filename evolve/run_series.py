@@ -70,6 +70,8 @@ class GuidedSeries:
     tries: children tried per evaluated child, over a sliding window.
     predictor_seconds / evaluation_seconds: cumulative seconds in the predictor (inference and
     training) and in evaluations (fingerprints for the duplicate cache included).
+    seconds_by_part: the strategy's seconds in all, by what they were spent on (inference, training,
+    and where recorded: training the proposals waited for, mutation chains, novelty checks).
     """
 
     window: int
@@ -82,6 +84,7 @@ class GuidedSeries:
     mean_tries: float
     predictor_seconds: tuple[tuple[float, float], ...]
     evaluation_seconds: tuple[tuple[float, float], ...]
+    seconds_by_part: dict[str, float]
 
 
 def guided_series(individuals: Sequence[Individual], window: int | None = None) -> GuidedSeries | None:
@@ -93,12 +96,16 @@ def guided_series(individuals: Sequence[Individual], window: int | None = None) 
     window = window or max(10, min(200, len(guided) // 8))
     calls, accepted, tries = [], [], []
     cumulative_predictor, cumulative_evaluation = [], []
-    inference = evaluation = training = 0.0
+    inference = evaluation = training = waited = 0.0
+    parts = {"mutation chains": 0.0, "novelty checks": 0.0}
     spent = 0
     for ind in individuals:
         info = ind.proposal
         inference += float(info.get("predictor_seconds", 0.0))
-        training = max(training, float(info.get("train_seconds", 0.0)))
+        training = max(training, float(info.get("train_seconds", 0.0)))  # recorded as the total so far
+        waited = max(waited, float(info.get("train_wait_seconds", 0.0)))
+        parts["mutation chains"] += float(info.get("mutation_seconds", 0.0))
+        parts["novelty checks"] += float(info.get("novelty_seconds", 0.0))
         evaluation += ind.seconds + float(info.get("fingerprint_seconds", 0.0))
         if ind.cached:
             continue
@@ -123,6 +130,9 @@ def guided_series(individuals: Sequence[Individual], window: int | None = None) 
         mean_tries=_mean(tries) or 0.0,
         predictor_seconds=tuple(cumulative_predictor),
         evaluation_seconds=tuple(cumulative_evaluation),
+        seconds_by_part={"predictor inference": inference, "predictor training": training,
+                         **({"training the proposals waited for": waited} if waited else {}),
+                         **{name: value for name, value in parts.items() if value}},
     )
 
 
