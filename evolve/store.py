@@ -159,11 +159,11 @@ class RunConfig:
     workers: int = 16
     budget: int = 1000
     seed: int = 0
+    stop_when_solved: bool = False
     #: A second budget in a metric the evaluations report, {name: total}: the run stops once the
     #: evaluated (not cached) individuals' values of that metric add up to the total, as NAS-Bench-101's
     #: searches are budgeted in simulated training seconds ({"training_seconds": 5e6}). Empty: none.
     metric_budget: dict[str, float] = dataclasses.field(default_factory=dict)
-    stop_when_solved: bool = False
 
     def to_json(self) -> str:
         return _to_json(dataclasses.asdict(self))
