@@ -39,7 +39,7 @@ LONGEST_OPTION = 160
 def render(store: Store, run_ids: Sequence[int], make_space: Callable[[RunRecord], Any], top: int = 5) -> str:
     """The report of `run_ids` as HTML text. `make_space(run)` builds a run's grammar (never its
     evaluator); if it raises EvolveError, the run's programs are shown without their space."""
-    runs = [store.run(run_id) for run_id in run_ids]
+    runs = [store.run(run_id) for run_id in dict.fromkeys(run_ids)]  # each run once, in the order given
     drawings = _Drawings()
     sections = [_RunSection(store, run, make_space, top, drawings) for run in runs]
     title = "evolve report: " + ", ".join(f"run {run.id}" for run in runs)
