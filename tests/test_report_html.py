@@ -75,7 +75,7 @@ def assert_rendered(pixels: np.ndarray) -> None:
     assert curve > 200, "no plotted curve is visible in the screenshot"
 
 
-def test_report_of_a_pam_rt_run(store_path, tmp_path, capsys):
+def test_report_of_a_pam_rt_run(store_path, tmp_path):
     page = str(tmp_path / "report.html")
     assert main(["report", "1", "--db", store_path, "-o", page]) == 0
     text = open(page, encoding="utf-8").read()
