@@ -42,7 +42,7 @@ from evolve.program import Program
 
 from evolve.search_spaces import rl_ops
 from evolve.search_spaces.rl_ops import (
-    ACTION_IN, CONSTANT_IN, CONSTANTS, DISCOUNT, Q_PARAM, Q_TARG_PARAM, REWARD, S_T, S_TM1,
+    ACTION_IN, CONSTANT_IN, DISCOUNT, Q_PARAM, Q_TARG_PARAM, REWARD, S_T, S_TM1,
 )
 
 # ---------------------------------------------------------------------------- the formula

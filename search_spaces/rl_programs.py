@@ -43,7 +43,7 @@ from evolve.ops import INPUT, Op, Vocabulary
 from evolve.program import Node, Program
 
 from evolve.search_spaces.rl_ops import (
-    ACTION_IN, DISCOUNT, DQN_OPS, INPUT_NAMES, Q_PARAM, Q_TARG_PARAM, REWARD, S_T, S_TM1,
+    ACTION_IN, DISCOUNT, INPUT_NAMES, Q_PARAM, Q_TARG_PARAM, REWARD, S_T, S_TM1,
 )
 
 SPACE = "rl-losses"

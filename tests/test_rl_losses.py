@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from evolve.errors import OptionError, ProgramError
-from evolve.program import Node, Program
+from evolve.program import Program
 from evolve.search_spaces import rl_loss_fn, rl_programs
 from evolve.search_spaces.rl_losses import RLLosses
 
