@@ -89,6 +89,19 @@ def test_one_compilation_serves_twenty_programs(space, jitted):
     assert len({round(v, 4) for v in values if np.isfinite(v)}) >= 10  # the program is data, not a constant
 
 
+def call_exported(module, online, target, batch):
+    """An exported module's `loss`, called in the rlax convention with the extras it asks for."""
+    q = rl_loss_fn.mlp_apply
+    extras = {
+        "q_t_selector": q(online, batch["s_t"]), "q_tm1_target": q(target, batch["s_tm1"]),
+        "s_tm1": batch["s_tm1"], "s_t": batch["s_t"],
+        "q_fn": lambda s: q(online, s), "q_targ_fn": lambda s: q(target, s),
+    }
+    wanted = [p.name for p in inspect.signature(module["loss"]).parameters.values() if p.kind is p.KEYWORD_ONLY]
+    return module["loss"](q(online, batch["s_tm1"]), batch["a_tm1"], batch["r_t"], batch["discount_t"],
+                          q(target, batch["s_t"]), **{k: extras[k] for k in wanted})
+
+
 def test_the_exported_module_computes_the_interpreters_loss_and_gradient(space, jitted):
     rng = np.random.default_rng(4)
     programs = [space.known_loss(n) for n in rl_programs.KNOWN] + [space.random_program(rng) for _ in range(12)]
@@ -106,18 +119,7 @@ def test_the_exported_module_computes_the_interpreters_loss_and_gradient(space, 
         module: dict = {}
         exec(compile(source, "<exported>", "exec"), module)  # noqa: S102 - the test of an export is running it
 
-        def exported(online):
-            q = lambda params, s: rl_loss_fn.mlp_apply(params, s)  # noqa: E731
-            extras = {
-                "q_t_selector": q(online, batch["s_t"]), "q_tm1_target": q(target, batch["s_tm1"]),
-                "s_tm1": batch["s_tm1"], "s_t": batch["s_t"],
-                "q_fn": lambda s: q(online, s), "q_targ_fn": lambda s: q(target, s),
-            }
-            wanted = [p.name for p in inspect.signature(module["loss"]).parameters.values() if p.kind is p.KEYWORD_ONLY]
-            return module["loss"](q(online, batch["s_tm1"]), batch["a_tm1"], batch["r_t"], batch["discount_t"],
-                                  q(target, batch["s_t"]), **{k: extras[k] for k in wanted})
-
-        value, grads = jax.value_and_grad(exported)(online)
+        value, grads = jax.value_and_grad(lambda online: call_exported(module, online, target, batch))(online)
         want_value, want_grads = loss(rl_loss_fn.lower(space, program), online, target, batch)
         if not np.isfinite(want_value):
             assert not np.isfinite(value), space.describe(program)
@@ -266,3 +268,50 @@ def test_the_cli_exports_a_stored_loss_as_jax_and_shows_it_as_a_formula(space, t
     value = module["loss"](q_tm1, jnp.asarray([1, 0]), jnp.asarray([1.0, 0.0]), jnp.asarray([0.9, 0.0]), q_t)
     delta = np.array([2.0 - (1.0 + 0.9 * 3.0), 0.5 - 0.0])
     np.testing.assert_allclose(value, np.mean(0.5 * delta**2 + 0.1 * np.array([2.0, 0.5])), rtol=1e-6)
+
+
+def with_each_op(space):
+    """For every op of the vocabulary (every overload), DQN's loss plus that op applied to DQN's
+    values (and a softmax, an argmax, a constant), its result folded into the loss."""
+    vocab = space.vocabulary
+    to_float = {"float": None, "list": "max_list", "prob": "entropy", "state": "l2_norm", "action": None}
+    programs = []
+    for op in vocab.ops:
+        b = rl_programs._Builder()
+        q = b.op("q_values", b.q_param, b.s_tm1)
+        q_sa, y, _ = b.dqn_target()
+        loss = b.op("l2_distance", q_sa, y)
+        for name, source in (("softmax", q), ("argmax", q), ("softmax", b.op("q_values", b.q_targ_param, b.s_t))):
+            b.op(name, source)  # values of the types DQN lacks (prob, action) for the op to read
+        types = b.program(loss).node_types(vocab)
+        by_type = {}
+        for i in reversed(range(len(types))):
+            by_type.setdefault(types[i], []).append(i)
+        args = [by_type[t.name][k % len(by_type[t.name])] for k, t in enumerate(op.input_types)]
+        node = b.op(op.name, *args)
+        out = op.output_type.name
+        if out == "action":
+            node = b.op("select", q, node)
+        elif to_float[out]:
+            node = b.op(to_float[out], node)
+        programs.append(b.program(b.op("add", loss, node)))
+    return programs
+
+
+def test_every_op_is_described_and_exported_as_valid_python(space, jitted):
+    run, _ = jitted
+    online, target = networks(2)
+    batch = transitions(2)
+    seen = set()
+    for program in with_each_op(space):
+        space.validate(program)
+        seen |= {node.op for node in program.pruned().nodes}
+        assert space.describe(program)
+        source = space.export(program, "jax")
+        module: dict = {}
+        exec(compile(source, "<exported>", "exec"), module)  # noqa: S102
+        value = call_exported(module, online, target, batch)
+        want, _ = run(rl_loss_fn.lower(space, program), online, target, batch)
+        np.testing.assert_allclose(value, want, rtol=1e-4, err_msg=space.describe(program))
+        assert space.export(program, "text").count("\n") == len(program.pruned().nodes) - 8 + 3
+    assert seen == {"input", *space.vocabulary.op_names}
