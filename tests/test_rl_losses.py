@@ -315,3 +315,79 @@ def test_every_op_is_described_and_exported_as_valid_python(space, jitted):
         np.testing.assert_allclose(value, want, rtol=1e-4, err_msg=space.describe(program))
         assert space.export(program, "text").count("\n") == len(program.pruned().nodes) - 8 + 3
     assert seen == {"input", *space.vocabulary.op_names}
+
+
+def numpy_mlp(params, x):
+    for w, b in params[:-1]:
+        x = np.maximum(x @ np.asarray(w, np.float64) + np.asarray(b, np.float64), 0)
+    w, b = params[-1]
+    return x @ np.asarray(w, np.float64) + np.asarray(b, np.float64)
+
+
+def _lifted(fn):
+    def lifted(x, y):
+        x, y = (x[..., None] if x.ndim < y.ndim else x), (y[..., None] if y.ndim < x.ndim else y)
+        return fn(x, y)
+    return lifted
+
+
+def _std(x, axis):
+    return np.sqrt(np.mean((x - x.mean(axis=axis, keepdims=True)) ** 2, axis=axis, keepdims=True))
+
+
+def _kl(p, q):
+    p, q = np.clip(p, 1e-7, 1), np.clip(q, 1e-7, 1)
+    return np.sum(p * np.log(p / q), axis=-1)
+
+
+def _softmax(q):
+    e = np.exp(q - q.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+#: the ops as brain_autorl's ops.py computes them, in NumPy (float64); "/state": the overload on states
+NUMPY_OPS = {
+    "select": lambda q, a: np.take_along_axis(q, a[:, None], axis=1)[:, 0],
+    "argmax": lambda q: np.argmax(q, axis=-1), "max_list": lambda q: q.max(-1), "sum_list": lambda q: q.sum(-1),
+    "mean_list": lambda q: q.mean(-1), "std_list": lambda q: _std(q, -1)[:, 0], "softmax": _softmax,
+    "entropy": lambda p: np.sum(p * np.log(p + 1e-8), axis=-1), "kl_div": _kl, "mul_tenth": lambda x: 0.1 * x,
+    "add": _lifted(np.add), "sub": _lifted(np.subtract), "mul": _lifted(np.multiply),
+    "dot": np.multiply, "dot/state": lambda x, y: (x * y).sum(-1),
+    "max": np.maximum, "min": np.minimum, "max_float": _lifted(np.maximum),
+    "l2_distance": lambda x, y: 0.5 * (x - y) ** 2, "l2_distance/state": lambda x, y: 0.5 * ((x - y) ** 2).sum(-1),
+    "l2_norm": lambda x: x**2, "l2_norm/state": lambda x: (x**2).sum(-1),
+    "div": lambda x, y: x / (y + 1e-10), "log": lambda x: np.log(np.abs(x) + 1e-12),
+    "exp": lambda x: np.clip(np.exp(x), -1e10, 1e10), "abs": np.abs,
+    "mean_batch": lambda x: np.broadcast_to(x.mean(0, keepdims=True), x.shape),
+    "std_batch": lambda x: np.broadcast_to(_std(x, 0), x.shape),
+}
+
+
+def numpy_loss(program, vocab, online, target, batch):
+    """The program evaluated node by node in NumPy, per sample."""
+    inputs = [0, batch["a_tm1"], batch["s_tm1"], 1, batch["s_t"], batch["r_t"], batch["discount_t"], np.zeros(BATCH)]
+    types = program.node_types(vocab)
+    values = []
+    for i, node in enumerate(program.nodes):
+        if node.op == "input":
+            value = np.asarray(inputs[i], np.float64) if i not in (1, 0, 3) else np.asarray(inputs[i])
+        elif node.op == "q_values":
+            value = numpy_mlp(online if values[node.inputs[0]] == 0 else target, values[node.inputs[1]])
+        elif node.op.startswith("const_"):
+            value = np.full(BATCH, float(node.op[len("const_"):]))
+        else:
+            on_states = node.op in ("dot", "l2_distance", "l2_norm") and types[node.inputs[0]] == "state"
+            value = NUMPY_OPS[node.op + ("/state" if on_states else "")](*(values[j] for j in node.inputs))
+        values.append(value)
+    return values[program.outputs[0]]
+
+
+def test_every_op_computes_what_the_original_computes(space, jitted):
+    run, _ = jitted
+    online, target = networks(3)
+    batch = {k: np.asarray(v) for k, v in transitions(3).items()}
+    for program in with_each_op(space):
+        with np.errstate(all="ignore"):  # entropy of a log-probability is NaN here as in the original
+            want = numpy_loss(program.pruned(), space.vocabulary, online, target, batch).mean()
+        got, _ = run(rl_loss_fn.lower(space, program), online, target, {k: jnp.asarray(v) for k, v in batch.items()})
+        np.testing.assert_allclose(got, want, rtol=1e-4, err_msg=space.describe(program))
