@@ -24,3 +24,9 @@ def ray_cluster():
         import ray
 
         ray.shutdown()
+
+
+def pytest_collection_modifyitems(items):
+    """Fast tests first: the ones marked `slow` run last (in their usual order), so a broken fast
+    test shows within minutes."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is not None)

@@ -19,8 +19,8 @@ import faults  # noqa: E402
 
 SIZES = faults.SIZES["small"]
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
-                                reason="orphans are counted by adopting them (prctl PR_SET_CHILD_SUBREAPER): Linux only")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not sys.platform.startswith("linux"),
+                                reason="orphans are counted by adopting them (prctl PR_SET_CHILD_SUBREAPER): Linux only")]
 
 
 @pytest.fixture(scope="module", autouse=True)

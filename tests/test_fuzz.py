@@ -40,6 +40,8 @@ from evolve.plugin_manager import PluginManager, SpaceSpec
 from evolve.program import FORMAT, VERSION, Program
 from evolve.space import Evaluation
 
+pytestmark = pytest.mark.slow  # 10,000 cases: about a minute
+
 SCALE = float(os.environ.get("EVOLVE_FUZZ_SCALE", "1"))
 PROGRAM_CASES = int(6_500 * SCALE)
 OPTION_CASES = int(2_000 * SCALE)

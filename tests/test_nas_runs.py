@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from watch import wait_until_recorded
 
@@ -17,6 +18,8 @@ from evolve.search_spaces import nas_cells as nc
 from evolve.search_spaces import nasbench_file as nf
 
 from test_nas_cells import runs, space
+
+pytestmark = pytest.mark.slow  # whole searches in subprocesses, one on Ray
 
 CLI = [sys.executable, "-m", "evolve.cli"]
 #: the official regularized-evolution baseline's settings
