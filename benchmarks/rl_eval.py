@@ -11,8 +11,8 @@ function: what is left once compilation is paid), and the worker's peak resident
 
     nice -n 10 python benchmarks/rl_eval.py [--config cheap] [--candidates 8] [--no-fresh]
 
-With --config full (three environments, 50,000 steps, 4 seeds) it measures the evaluator alone
-(--no-fresh is implied) and writes rl_eval_full.json.
+With --config full (three environments) or --no-fresh it measures the evaluator alone
+(setup, then `evaluate`; no plot) and --config full writes rl_eval_full.json.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def fresh_harness(space, scorer, program) -> Harness:
     jitted for it (same loop, environment, steps, learning rate and seeds as the evaluator's)."""
     module: dict = {}
     exec(compile(space.export(program, "jax"), "candidate.py", "exec"), module)
-    config = DQNConfig(steps=space.config.train_steps)
+    config = DQNConfig(steps=scorer.steps)
     task = dqn_task(scorer.env, config, rlax_convention(module["loss"]))
     return Harness([task], jnp.asarray([config.learning_rate], jnp.float32), range(space.config.seeds))
 
@@ -84,7 +84,7 @@ def main() -> None:
     print(f"setup {setup:.1f} s ({len(evaluator.scorers)} environments), peak RSS {rss_setup:.0f} MiB")
 
     ours, once_seconds = [], []
-    for row in rows:
+    for row in rows if fresh else []:
         t0 = time.perf_counter()
         ours.append(evaluator.scorers[0].harness.run(row)[0])
         once_seconds.append(time.perf_counter() - t0)
@@ -96,15 +96,15 @@ def main() -> None:
         print(f"  {evaluation.fitness:8.3f}  {evaluation.error or ''}  {space.describe(program)[:100]}")
 
     result = {
-        "config": args.config, "environments": [s.name for s in evaluator.scorers], "train_steps": space.config.train_steps,
+        "config": args.config, "environments": [s.name for s in evaluator.scorers], "steps": {s.name: s.steps for s in evaluator.scorers},
         "seeds": space.config.seeds, "candidates": len(programs), "setup_s": setup,
-        "compile_once_s_per_candidate": float(np.mean(once_seconds)), "evaluate_s_per_candidate": evaluate_seconds,
+        "compile_once_s_per_candidate": float(np.mean(once_seconds)) if once_seconds else None, "evaluate_s_per_candidate": evaluate_seconds,
         "compile_once_s": once_seconds, "peak_rss_mib_after_setup": rss_setup, "peak_rss_mib_compile_once": rss_once,
         "fitness": [None if e.failed else e.fitness for e in evaluations], "errors": [e.error for e in evaluations],
         "formulas": [space.describe(p) for p in programs],
     }
     table_rows = [
-        ["compile once (program as data), hurdle env", f"{np.mean(once_seconds):.2f}", f"setup {setup:.1f} s once per worker"],
+        ["compile once (program as data), hurdle env", f"{np.mean(once_seconds):.2f}" if once_seconds else "-", f"setup {setup:.1f} s once per worker"],
         ["  evaluate (every env reached, scored)", f"{evaluate_seconds:.2f}", "-"],
     ]
     if fresh:
@@ -134,7 +134,8 @@ def main() -> None:
         print(f"speed-up: {result['speedup']:.1f}x over {len(programs)} candidates")
     name = "rl_eval" if args.config == "cheap" else "rl_eval_full"
     save_json(name, result)
-    plot(name, once_seconds, result.get("jit_s"), args.config)
+    if fresh:
+        plot(name, once_seconds, result["jit_s"], args.config)
 
 
 def plot(name: str, once: list[float], per_jit: list[float] | None, config: str) -> None:

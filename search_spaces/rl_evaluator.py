@@ -112,7 +112,7 @@ class RLLossEvaluator(Evaluator):
         self.interpreter = Interpreter(vocab)
         make_loss = lambda q_apply: rl_loss_fn.make_loss(vocab, q_apply)  # noqa: E731
         dqn = self.lower([space.known_loss("dqn")])[0]
-        self.scorers = [EnvironmentScorer(name, self.config.train_steps, self.config.seeds, make_loss, dqn) for name in self.config.suite_envs]
+        self.scorers = [EnvironmentScorer(name, self.config.steps_for(name), self.config.seeds, make_loss, dqn) for name in self.config.suite_envs]
 
     @property
     def has_hurdle(self) -> bool:

@@ -1,0 +1,90 @@
+"""A search for RL losses seeded with DQN (issue 10): does regularized evolution find a loss that
+beats DQN on the training suite, and how do its best programs do on the held-out suite?
+
+Regularized evolution through the engine (serial executor, one SQLite store) in the rl-losses space
+(`--config`, cheap by default: CartPole-v1), seeded with DQN only. The best distinct programs and the
+published losses (DQN, Double DQN, DQNReg, DQNClipped) are then scored the same way on the training
+suite and on the held-out suite (`suite=heldout`, never seen by the search; DQN is 1 there too), and
+printed as formulas.
+
+    nice -n 10 python benchmarks/rl_search.py [--budget 300] [--population 20] [--tournament 5] [--top 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import RESULTS, save_json, table  # noqa: E402
+
+from evolve.engine import start_run  # noqa: E402
+from evolve.plugin_manager import PluginManager, SpaceSpec  # noqa: E402
+from evolve.store import RunConfig, Store  # noqa: E402
+
+KNOWN = ("dqn", "double_dqn", "dqn_reg", "dqn_clipped")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="cheap", choices=("cheap", "full"))
+    parser.add_argument("--budget", type=int, default=300)
+    parser.add_argument("--population", type=int, default=20)
+    parser.add_argument("--tournament", type=int, default=5)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--top", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--db", default=os.path.join(RESULTS, "rl_search.db"))
+    args = parser.parse_args()
+    if os.path.exists(args.db):
+        os.remove(args.db)
+
+    options = {"config": args.config, "seed_with": "dqn"}
+    store = Store(args.db)
+    config = RunConfig("rl-losses", options, strategy_options={"population_size": args.population, "tournament_size": args.tournament},
+                       workers=args.workers, budget=args.budget, seed=args.seed)
+    start = time.perf_counter()
+    engine = start_run(store, config)
+    engine.execute()
+    search_seconds = time.perf_counter() - start
+    train = engine.space  # the run's own space: its evaluator is built and compiled already
+
+    best, fingerprints = [], set()
+    for record in store.top(engine.run.id, 10 * args.top):
+        fingerprint = train.fingerprint(record.program)
+        if fingerprint not in fingerprints and len(best) < args.top:
+            fingerprints.add(fingerprint)
+            best.append(record)
+    named = {name: train.known_loss(name) for name in KNOWN}
+    named.update({f"search #{i + 1} (id {r.id})": r.program for i, r in enumerate(best)})
+
+    train_eval = dict(zip(named, train.evaluate(list(named.values()))))
+    heldout = PluginManager().make_space(SpaceSpec("rl-losses", {**options, "suite": "heldout"}))
+    held_eval = dict(zip(named, heldout.evaluate(list(named.values()))))
+
+    def shown(evaluation) -> str:
+        return "failed" if evaluation.failed else f"{evaluation.fitness:.3f}"
+
+    rows = [[name, shown(train_eval[name]), shown(held_eval[name]), train.describe(p)] for name, p in named.items()]
+    print(table(rows, ["loss", "train fitness", "held-out fitness", "formula"]))
+    beats = bool(best) and train_eval[next(n for n in named if n.startswith("search"))].fitness > train_eval["dqn"].fitness
+    print(f"search seeded with DQN beats DQN on the training suite: {beats} ({search_seconds:.0f} s, {args.budget} evaluations)")
+    save_json("rl_search", {
+        "config": args.config, "budget": args.budget, "population": args.population, "tournament": args.tournament,
+        "seed": args.seed, "workers": args.workers, "search_seconds": search_seconds, "beats_dqn_on_training_suite": beats,
+        "training_envs": list(train.config.suite_envs), "heldout_envs": list(heldout.config.suite_envs),
+        "steps": {env: train.config.steps_for(env) for env in train.config.suite_envs}, "seeds": train.config.seeds, "db": os.path.relpath(args.db, RESULTS),
+        "programs": {
+            name: {"formula": train.describe(p), "train_fitness": None if train_eval[name].failed else train_eval[name].fitness,
+                   "train_metrics": train_eval[name].metrics, "train_error": train_eval[name].error,
+                   "heldout_fitness": None if held_eval[name].failed else held_eval[name].fitness,
+                   "heldout_metrics": held_eval[name].metrics, "heldout_error": held_eval[name].error, "program": p.to_dict()}
+            for name, p in named.items()
+        },
+    })
+
+
+if __name__ == "__main__":
+    main()
