@@ -111,6 +111,8 @@ class Engine:
             raise
         finally:
             self.executor.shutdown()
+            if self.predictor is not None:
+                self.predictor.close()  # a training thread still inside JAX would abort the process at exit
             status = "finished" if reason in ("budget", "solved", "stalled") else "interrupted"
             try:
                 self.store.release(self.run.id, status, reason)

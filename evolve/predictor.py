@@ -35,6 +35,9 @@ class Predictor(abc.ABC):
         """While held, training calls that fall due are skipped (a strategy whose predictor costs
         more than its bound allows); the default trains as always."""
 
+    def close(self) -> None:
+        """The run is over: finish or drop work still running (a training thread)."""
+
     def metrics(self) -> dict[str, Any]:
         """What to record about the predictor (training loss, seconds spent, buffer size...)."""
         return {}

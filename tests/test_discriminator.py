@@ -156,3 +156,37 @@ def test_background_training_drops_what_it_cannot_keep_up_with(space):
     restored.restore(saved)
     restored.settle()
     assert restored.seen == 160 and restored.train_steps == predictor.train_steps
+
+
+def test_background_predictor_compiles_inference_before_it_is_ready_and_reuses_those_shapes(space):
+    """The first training call in the background also compiles inference for large batches; later
+    batches whose own shape was never compiled are padded up to one of those, with the same answers,
+    so a proposal never waits for a compilation."""
+    progs = programs(space, 140, seed=7)
+    predictor = OnlineDiscriminator(space, width=16, heads=2, warmup=100, warmup_steps=5, background=True)
+    predictor.observe(individuals(progs[:100], lambda p: len(p.nodes)))
+    predictor.settle()
+    assert predictor.ready
+    before = model.trace_count()
+    pairs = [(progs[100 : 100 + k], progs[120 : 120 + k]) for k in (3, 9, 20)]  # 8, 32 and 64 graph slots
+    padded = [predictor.compare(a, b) for a, b in pairs]
+    assert model.trace_count() == before  # nothing compiled on the caller's path
+    for (a, b), p in zip(pairs, padded):  # the same answers as batches of their own shapes
+        np.testing.assert_allclose(p, predictor.trainer.compare(a, b, predictor.inference_watch), atol=1e-5)
+
+
+def test_held_training_skips_the_calls_due_and_close_waits_for_the_running_one(space):
+    progs = programs(space, 80, seed=8)
+    predictor = OnlineDiscriminator(space, width=16, heads=2, warmup=20, warmup_steps=50, train_every=2, steps=3,
+                                    background=True)
+    predictor.observe(individuals(progs[:40], lambda p: len(p.nodes)))
+    predictor.settle()
+    trained = predictor.train_steps
+    predictor.hold_training(True)
+    predictor.observe(individuals(progs[40:60], lambda p: len(p.nodes)))
+    predictor.settle()
+    assert predictor.train_steps == trained and predictor.skipped_steps >= 30
+    predictor.hold_training(False)
+    predictor.observe(individuals(progs[60:], lambda p: len(p.nodes)))
+    predictor.close()
+    assert predictor._worker is None and predictor.train_steps > trained

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from evolve.discriminator.encoding import SMALLEST_BATCH, EncodedProgram, GraphEncoder, pad_count
+from evolve.discriminator.encoding import SMALLEST_BATCH, EncodedProgram, GraphBatch, GraphEncoder, pad_count
 from evolve.discriminator.model import Discriminator
 from evolve.discriminator.replay import WORST, BufferView, sample
 from evolve.discriminator.stopwatch import Stopwatch
@@ -60,6 +60,8 @@ class Trainer:
         self.opt_state = self.optimizer.init(self.params)
         self._train = jax.jit(self._train_steps)
         self._score = jax.jit(self._score_pairs)
+        # inference shapes compiled so far, (graph slots, bins, bin size): what `compare` may reuse
+        self._scored_shapes: set[tuple[int, int, int]] = set()
         # the encodings of the buffer's last programs, in buffer order, as of `_mirrored` additions
         self._mirror: list[EncodedProgram] = []
         self._mirrored = 0
@@ -146,9 +148,14 @@ class Trainer:
         return optax.apply_updates(params, updates), opt_state, loss
 
     # ------------------------------------------------------------------ inference
-    def compare(self, a: Sequence[Program], b: Sequence[Program], watch: Stopwatch) -> np.ndarray:
+    def compare(self, a: Sequence[Program], b: Sequence[Program], watch: Stopwatch, reuse_shapes: bool = False) -> np.ndarray:
         """P(a[i] better than b[i]): each distinct program embedded once, all pairs in one call, with
-        the parameters of the last training call installed. Encoding is timed on `watch`."""
+        the parameters of the last training call installed. Encoding is timed on `watch`.
+
+        With `reuse_shapes`, a batch whose shape was never compiled is padded up to the smallest
+        compiled shape it fits (more graph slots and bins, the same bin size), so the caller does
+        not wait seconds for a compilation; padding changes no probability beyond float rounding,
+        but the shape then depends on what was compiled before, so exact reproducibility needs it off."""
         params = self.params
         with watch("encoding"):
             index: dict[tuple, int] = {}
@@ -158,9 +165,34 @@ class Trainer:
             n = len(a)
             slots = pad_count(max(len(unique), n), SMALLEST_BATCH)
             graph = self.encoder.batch(unique, slots)
+            if reuse_shapes:
+                graph = self._compiled_fit(unique, graph)
+            slots = graph.n_node.shape[0]
             pairs = np.zeros((2, slots), np.int32)
             pairs[0, :n], pairs[1, :n] = ia, ib
-        return np.asarray(self._score(params, graph, pairs[0], pairs[1]))[:n].astype(np.float64)
+        p = np.asarray(self._score(params, graph, pairs[0], pairs[1]))[:n].astype(np.float64)
+        self._scored_shapes.add(_shape(graph))
+        return p
+
+    def warm_inference(self, slots: Sequence[int]) -> None:
+        """Compile inference for batches of these graph slots (half as many bins of the smallest
+        size: room for programs of 8 nodes on average), so that `compare` with `reuse_shapes`
+        finds them compiled. Touches no shared encoder state (safe from a training thread)."""
+        encoded = self.encoder.encode_uncached([_smallest_program(self.encoder)])
+        for n in slots:
+            graph = GraphBatch(*(x[0] for x in self.encoder.pack([encoded], n, n // 2)))
+            pairs = np.zeros((2, n), np.int32)
+            np.asarray(self._score(self.params, graph, pairs[0], pairs[1]))
+            self._scored_shapes.add(_shape(graph))
+
+    def _compiled_fit(self, unique: Sequence[Program], graph: GraphBatch) -> GraphBatch:
+        """`graph`, or the same programs laid out in the smallest compiled shape they fit."""
+        slots, bins, size = _shape(graph)
+        fits = [s for s in list(self._scored_shapes) if s[2] == size and s[0] >= slots and s[1] >= bins]
+        if (slots, bins, size) in self._scored_shapes or not fits:
+            return graph
+        slots, bins, _ = min(fits, key=lambda s: (s[1], s[0]))
+        return self.encoder.batch(unique, slots, bins)
 
     def _score_pairs(self, params, graph, ia, ib):
         e = self.model.apply(params, graph, method=Discriminator.embed)
@@ -170,6 +202,11 @@ class Trainer:
             values = self.model.apply(params, e, method=Discriminator.value)
             logits = (values[ia] - values[ib]) * 10.0  # rank differences of ~0.1 are confident
         return jax.nn.sigmoid(logits)
+
+
+def _shape(graph: GraphBatch) -> tuple[int, int, int]:
+    """(graph slots, bins, bin size) of one batch."""
+    return graph.n_node.shape[0], graph.nodes.shape[0], graph.nodes.shape[1]
 
 
 def _smallest_program(encoder: GraphEncoder) -> Program:
