@@ -533,7 +533,11 @@ class _Transaction:
         self.begin = begin
 
     def __enter__(self) -> None:
-        self.db.execute(self.begin)
+        try:
+            self.db.execute(self.begin)
+        except BaseException:  # a Ctrl-C raised just after BEGIN ran: the transaction must not stay open
+            self._rollback()
+            raise
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:

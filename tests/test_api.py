@@ -105,6 +105,8 @@ def test_ctrl_c_leaves_the_run_interrupted_and_resumable(tmp_path, capsys):
         if searching.is_set():
             os.kill(os.getpid(), signal.SIGINT)
 
+    # Python's own Ctrl-C, even when the tests run as a background job (SIGINT ignored)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     searching.set()
     interrupter = threading.Thread(target=ctrl_c_once_50_are_recorded)
     interrupter.start()
@@ -114,6 +116,7 @@ def test_ctrl_c_leaves_the_run_interrupted_and_resumable(tmp_path, capsys):
     finally:
         searching.clear()
         interrupter.join()
+        signal.signal(signal.SIGINT, previous)
     assert "evolve.resume(1, db=" in capsys.readouterr().err
     with evolve.open(db) as store:
         stopped = store[1]

@@ -337,3 +337,37 @@ def _row_counts(path: str) -> dict[str, int]:
     with sqlite3.connect(path) as db:
         tables = ("runs", "individuals", "pending", "checkpoints")
         return {t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in tables}
+
+
+class _CtrlCAfterBegin:
+    """A connection that raises KeyboardInterrupt right after its first BEGIN ran, as a Ctrl-C
+    whose handler runs as soon as sqlite3 returns."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db, self.armed = db, True
+
+    def execute(self, sql, *args):
+        result = self.db.execute(sql, *args)
+        if self.armed and sql.startswith("BEGIN"):
+            self.armed = False
+            raise KeyboardInterrupt
+        return result
+
+    def __getattr__(self, name):
+        return getattr(self.db, name)
+
+
+def test_a_ctrl_c_just_after_begin_leaves_no_transaction_open(tmp_path):
+    """Else the run's final status, written next, would stay in that transaction and be lost."""
+    path = str(tmp_path / "s.db")
+    store = Store(path)
+    run = store.create_run(RunConfig("sleep"))
+    real = store.db
+    store.db = _CtrlCAfterBegin(real)
+    with pytest.raises(KeyboardInterrupt):
+        store.add_pending(run.id, [Pending(1, _program(), None, None, {})])
+    store.db = real
+    assert not real.in_transaction
+    store.set_status(run.id, "interrupted", "interrupted")
+    with Store(path, read_only=True) as reader:
+        assert reader.run(run.id).status == "interrupted" and reader.pending(run.id) == []
