@@ -16,16 +16,27 @@
    the driver's milliseconds per proposal (and the share spent inside the strategy's propose), and
    the memory of the Ray actors (summed resident set of the worker processes).
 
-    python benchmarks/ray_scaling.py [--seconds 0.5] [--rounds 8] [--workers 1 2 4 8 16 32]
-                                     [--parts sleep ceiling cpu guided]
+   Measured on this 2-core machine (load 5-10): 0.87, 0.85, 0.91, 0.84, 0.90 and 0.78 at W = 1..32.
+   The whole-run driver figure includes the warm-up and the end of the run, where the driver waits
+   for the training call still running. At W = 32 the driver has T/W = 15.6 ms per evaluation and
+   spends about 12-14: the guided propose (mutation chains, inference) plus the cached proposals
+   (the sleep space's children often repeat a program), competing for the two cores with the
+   training thread and Ray. Training 4 steps instead of 16 left the ratio at 0.77 (training is not
+   the cause); keeping 8 evaluations more in flight than actors made it worse (0.57: an idle actor
+   takes several queued programs as one batch, which the sleep space evaluates one after another).
+   Actors take about 110 MB each (3.5 GB for 32; 24 GB fit about 200).
 
-Writes results/ray_scaling.json and results/ray_scaling.png.
+    python benchmarks/ray_scaling.py [--seconds 0.5] [--rounds 8] [--workers 1 2 4 8 16 32]
+                                     [--parts sleep ceiling cpu guided] [--predictor-opt K=V] [--out NAME]
+
+Writes results/NAME.json and results/NAME.png (ray_scaling by default).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import sys
 import tempfile
@@ -195,11 +206,14 @@ def main() -> None:
     parser.add_argument("--warm", type=int, default=120,
                         help="guided part: evaluations before the window (PAM-RT's population of 100, then its warm-up)")
     parser.add_argument("--guided-rounds", type=int, default=16, help="guided part: evaluations per worker in the window")
+    parser.add_argument("--predictor-opt", action="append", default=["background=true"], metavar="K=V",
+                        help="guided part: options of PAM-RT's binary predictor (values as JSON)")
+    parser.add_argument("--out", default="ray_scaling", help="results/NAME.json and NAME.png")
     parser.add_argument("--parts", nargs="+", default=list(PARTS), choices=PARTS,
                         help="what to measure; the other parts are kept from the last results file")
     args = parser.parse_args()
     connect()  # Ray first, before JAX starts in this process
-    results = _previous() if set(args.parts) != set(PARTS) else {}
+    results = _previous(args.out) if set(args.parts) != set(PARTS) else {}
     results.update({"seconds": args.seconds, "rounds": args.rounds})
 
     if "sleep" in args.parts:
@@ -232,9 +246,9 @@ def main() -> None:
         results.update({"symbolic_regression": cpu, "cpu_ratio_2_vs_1": ratio})
     if "guided" in args.parts:
         results["guided"] = guided(args)
-    save_json("ray_scaling", results)
+    save_json(args.out, results)
     if results.get("sleep"):
-        _plot(results["sleep"], args.seconds, results.get("guided", {}).get("rows", []))
+        _plot(args.out, results["sleep"], args.seconds, results.get("guided", {}).get("rows", []))
 
 
 #: the parts of the benchmark, in the order they run
@@ -243,13 +257,14 @@ PARTS = ("sleep", "ceiling", "cpu", "guided")
 
 def guided(args) -> dict:
     """PAM-RT (background training) against regularized evolution on the sleep space, W = 1..32."""
+    options = {k: json.loads(v) for k, v in (kv.split("=", 1) for kv in args.predictor_opt)}
     rows = []
     for w in args.workers:
         window = (2 * w, args.guided_rounds * w)  # 2W: no proposal of the warm-up still in flight
         budget = args.warm + sum(window)
         pair = {}
         for name, strategy, predictor_options in (("re", "regularized-evolution", None),
-                                                  ("pam-rt", "pam-rt", {"background": True})):
+                                                  ("pam-rt", "pam-rt", options)):
             pair[name] = search("sleep", {"seconds": args.seconds}, budget, w, {"actors": w, "cpus_per_actor": 0},
                                 strategy, predictor_options, window)
         ratio = pair["pam-rt"]["window_per_second"] / pair["re"]["window_per_second"]
@@ -265,23 +280,21 @@ def guided(args) -> dict:
                   f"{r['pam-rt']['window_per_second']:.2f}", f"{r['ratio']:.3f}",
                   f"{r['pam-rt']['driver_ms_per_evaluation']:.2f}", f"{r['pam-rt']['actors_resident_mb']:.0f}"] for r in rows],
                 ["W", "ideal/s", "RE evals/s", "PAM-RT evals/s", "PAM-RT/RE", "PAM-RT driver ms", "actors MB"]))
-    return {"warm": args.warm, "guided_rounds": args.guided_rounds, "predictor_options": {"background": True},
+    return {"warm": args.warm, "guided_rounds": args.guided_rounds, "predictor_options": options,
             "measured": time.strftime("%Y-%m-%d %H:%M:%S"), "load_average": os.getloadavg(), "rows": rows}
 
 
-def _previous() -> dict:
+def _previous(name: str) -> dict:
     """The last results file's parts (kept for the parts not measured this time)."""
-    import json
-
     try:
-        with open(os.path.join(os.path.dirname(figure_path("ray_scaling")), "ray_scaling.json")) as f:
+        with open(os.path.join(os.path.dirname(figure_path(name)), f"{name}.json")) as f:
             data = json.load(f)
     except (OSError, ValueError):
         return {}
     return {k: v for k, v in data.items() if k not in ("measured", "machine")}
 
 
-def _plot(rows: list[dict], seconds: float, guided_rows: list[dict]) -> None:
+def _plot(name: str, rows: list[dict], seconds: float, guided_rows: list[dict]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -310,8 +323,8 @@ def _plot(rows: list[dict], seconds: float, guided_rows: list[dict]) -> None:
         ax.set_title("guided vs unguided (label: PAM-RT / RE)")
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(figure_path("ray_scaling"), dpi=120)
-    print(f"wrote {figure_path('ray_scaling')}")
+    fig.savefig(figure_path(name), dpi=120)
+    print(f"wrote {figure_path(name)}")
 
 if __name__ == "__main__":
     main()
