@@ -239,6 +239,7 @@ def test_the_grammar_imports_no_jax():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+@pytest.mark.slow  # trains with the real evaluator: about 35 s
 def test_the_space_keeps_the_plugin_contract():
     pytest.importorskip("evolve.search_spaces.rl_evaluator", reason="the evaluator (rl_evaluator) is not there yet")
     from evolve.testing import check_search_space
