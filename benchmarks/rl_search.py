@@ -13,12 +13,13 @@ printed as formulas.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import RESULTS, save_json, table  # noqa: E402
+from common import RESULTS, figure_path, save_json, table  # noqa: E402
 
 from evolve.engine import start_run  # noqa: E402
 from evolve.plugin_manager import PluginManager, SpaceSpec  # noqa: E402
@@ -37,7 +38,12 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--db", default=os.path.join(RESULTS, "rl_search.db"))
+    parser.add_argument("--replot", action="store_true", help="only redraw the plot from results/rl_search.json")
     args = parser.parse_args()
+    if args.replot:
+        with open(os.path.join(RESULTS, "rl_search.json")) as f:
+            plot(json.load(f))
+        return
     if os.path.exists(args.db):
         os.remove(args.db)
 
@@ -71,7 +77,7 @@ def main() -> None:
     print(table(rows, ["loss", "train fitness", "held-out fitness", "formula"]))
     beats = bool(best) and train_eval[next(n for n in named if n.startswith("search"))].fitness > train_eval["dqn"].fitness
     print(f"search seeded with DQN beats DQN on the training suite: {beats} ({search_seconds:.0f} s, {args.budget} evaluations)")
-    save_json("rl_search", {
+    result = {
         "config": args.config, "budget": args.budget, "population": args.population, "tournament": args.tournament,
         "seed": args.seed, "workers": args.workers, "search_seconds": search_seconds, "beats_dqn_on_training_suite": beats,
         "training_envs": list(train.config.suite_envs), "heldout_envs": list(heldout.config.suite_envs),
@@ -83,7 +89,34 @@ def main() -> None:
                    "heldout_metrics": held_eval[name].metrics, "heldout_error": held_eval[name].error, "program": p.to_dict()}
             for name, p in named.items()
         },
-    })
+    }
+    save_json("rl_search", result)
+    plot(result)
+
+
+def plot(result: dict) -> None:
+    """Training and held-out fitness of each program (DQN = 1 on both)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    names = list(result["programs"])
+    train = [result["programs"][n]["train_fitness"] or 0.0 for n in names]
+    held = [result["programs"][n]["heldout_fitness"] or 0.0 for n in names]
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    ax.bar(x - 0.2, train, 0.4, label=f"training ({', '.join(result['training_envs'])})")
+    ax.bar(x + 0.2, held, 0.4, label=f"held out ({', '.join(result['heldout_envs'])})")
+    ax.axhline(1.0, color="gray", lw=0.8, ls="--")
+    ax.set_xticks(x, names, rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel("fitness (DQN = 1)")
+    ax.set_title(f"RL losses, search seeded with DQN ({result['budget']} evaluations, {result['config']})")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(figure_path("rl_search"), dpi=120)
+    print(f"wrote {figure_path('rl_search')}")
 
 
 if __name__ == "__main__":
