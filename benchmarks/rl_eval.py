@@ -11,8 +11,8 @@ function: what is left once compilation is paid), and the worker's peak resident
 
     nice -n 10 python benchmarks/rl_eval.py [--config cheap] [--candidates 8] [--no-fresh]
 
-With --config full (three environments) or --no-fresh it measures the evaluator alone
-(setup, then `evaluate`; no plot) and --config full writes rl_eval_full.json.
+With --config full (three environments) or --no-fresh it measures the evaluator alone (setup, then
+`evaluate`; no plot) and writes rl_eval_CONFIG_evaluator.json.
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ def main() -> None:
     print(table(table_rows, ["method", "s / candidate", "one-off"]))
     if fresh:
         print(f"speed-up: {result['speedup']:.1f}x over {len(programs)} candidates")
-    name = "rl_eval" if args.config == "cheap" else "rl_eval_full"
+    name = "rl_eval" if fresh else f"rl_eval_{args.config}_evaluator"  # the comparison keeps its own file
     save_json(name, result)
     if fresh:
         plot(name, once_seconds, result["jit_s"], args.config)
