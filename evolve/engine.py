@@ -132,7 +132,7 @@ class Engine:
             return contextlib.nullcontext()
 
         def beat():
-            with Store(path) as store:
+            with self.store.sibling() as store:
                 store.heartbeat(self.run.id, driver)
 
         return Heartbeat(beat)

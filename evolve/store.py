@@ -249,13 +249,19 @@ class Store:
     nothing in it or beside it is ever written, so it can be read from read-only media, from a
     directory or file without write permission, or through a `mode=ro` URI. An older store is then
     migrated in memory, never on disk.
+
+    The file itself is opened outside SQLite only here, to refuse what is not SQLite before SQLite
+    touches it, and never again once a connection exists (`sibling`): closing any descriptor of the
+    database file drops every POSIX lock this process holds on it, SQLite's included, after which
+    another process's reader, closing, believes itself the last connection and deletes the
+    write-ahead log under the running driver (https://sqlite.org/howtocorrupt.html, 2.2).
     """
 
-    def __init__(self, path: str | os.PathLike = "evolve.db", *, read_only: bool = False):
+    def __init__(self, path: str | os.PathLike = "evolve.db", *, read_only: bool = False, _file_checked: bool = False):
         self.path = os.fspath(path)
         self.read_only = read_only
         filename = store_file(self.path)
-        if filename is not None:
+        if filename is not None and not _file_checked:
             _refuse_non_sqlite(filename, must_exist=read_only)
         if not read_only and _uri_reads_only(self.path):
             raise StoreError(f"{self.path} names the store read-only; a run writes to it: pass its file name as --db")
@@ -298,6 +304,11 @@ class Store:
                     _migrate(self.db, self.path, version)
         except sqlite3.DatabaseError as e:
             raise StoreError(f"cannot read store {self.path}: {e}") from None
+
+    def sibling(self) -> "Store":
+        """Another connection to this store, for another thread of this process (the driver's
+        heartbeat), opened without looking at the file again (see the class docstring)."""
+        return Store(self.path, read_only=self.read_only, _file_checked=True)
 
     def close(self) -> None:
         self.db.close()

@@ -9,6 +9,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import jax.numpy as jnp
@@ -371,3 +372,37 @@ def test_a_ctrl_c_just_after_begin_leaves_no_transaction_open(tmp_path):
     store.set_status(run.id, "interrupted", "interrupted")
     with Store(path, read_only=True) as reader:
         assert reader.run(run.id).status == "interrupted" and reader.pending(run.id) == []
+
+
+@pytest.mark.slow  # waits for the driver's first heartbeat (10 s)
+def test_readers_never_take_the_write_ahead_log_from_a_running_driver(tmp_path):
+    """A reader's connection, closing, deletes the store's log when it believes itself the last one;
+    the driver's own locks must say otherwise even after its heartbeat thread reopened the store."""
+    import os
+    import signal
+
+    from watch import wait_until_recorded
+
+    db = str(tmp_path / "live.db")
+    proc = subprocess.Popen([sys.executable, "-m", "evolve.cli", "run", "sleep", "--space-opt", "seconds=0.002",
+                             "--budget", "1000000", "--workers", "4", "--db", db],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until_recorded(proc, db, 50)
+        time.sleep(11)  # past the first heartbeat, a second connection of the driver's process
+        readers = ("import os, sys, time\nfrom evolve.store import Store\n"
+                   "for _ in range(50):\n"
+                   "    with Store(sys.argv[1], read_only=True) as reader:\n"
+                   "        assert reader.run(1).state == 'running'\n"
+                   "    assert os.path.exists(sys.argv[1] + '-wal'), 'the log is gone'\n"
+                   "    time.sleep(0.02)\n")
+        done = subprocess.run([sys.executable, "-c", readers, db], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-500:]
+        assert proc.poll() is None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    with sqlite3.connect(db) as check:
+        assert check.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    with Store(db, read_only=True) as reader:
+        assert reader.run(1).state == "interrupted" and reader.counts(1)[0] > 50

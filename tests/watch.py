@@ -1,5 +1,6 @@
 """Watching a search that runs in another process, through its store."""
 
+import contextlib
 import sqlite3
 import subprocess
 import time
@@ -8,7 +9,7 @@ import time
 def recorded(db: str) -> int:
     """Individuals recorded so far (0 while the store does not exist yet)."""
     try:
-        with sqlite3.connect(db, timeout=5) as c:
+        with contextlib.closing(sqlite3.connect(db, timeout=5)) as c:  # a connection left open holds locks
             return c.execute("SELECT COUNT(*) FROM individuals").fetchone()[0]
     except sqlite3.OperationalError:
         return 0
