@@ -20,6 +20,8 @@ from evolve.search_spaces.rl_ops import INPUT_NAMES  # noqa: E402
 #: a tiny budget: 200 updates after the 500-step warm-up, one seed
 TINY_STEPS = 700
 
+pytestmark = pytest.mark.slow  # trains DQNs: about 90 s with a cold compilation cache
+
 
 @pytest.fixture(scope="module")
 def space():
