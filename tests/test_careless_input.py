@@ -5,6 +5,7 @@ other programs' files, a user's data, and Ctrl-C."""
 
 import contextlib
 import gc
+import importlib
 import json
 import os
 import shutil
@@ -333,6 +334,26 @@ def test_a_second_ctrl_c_ends_the_process_at_once_and_the_run_resumes(gap, tmp_p
         assert store.counts(1)[0] == budget and store.run(1).status == "finished"
 
 
+def assert_ctrl_c_comes(action) -> None:
+    """Run `action`, which sends this process SIGINT where Python could lose it or must not act on
+    it at once, inside evolve's Interrupts as in a terminal: a KeyboardInterrupt must come, within
+    milliseconds of `action` returning (5 s at most). The process's own handlers come back after."""
+    previous = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM), sys.unraisablehook
+    try:
+        ctrl_c_as_in_a_terminal()
+        with Interrupts():
+            deadline = time.monotonic() + 5
+            with pytest.raises(KeyboardInterrupt):
+                action()
+                while time.monotonic() < deadline:
+                    time.sleep(0.001)
+            assert time.monotonic() < deadline
+    finally:
+        signal.signal(signal.SIGINT, previous[0])
+        signal.signal(signal.SIGTERM, previous[1])
+        sys.unraisablehook = previous[2]
+
+
 class _RaisesSigintWhenCollected:
     def __del__(self):
         signal.raise_signal(signal.SIGINT)
@@ -359,20 +380,7 @@ def _sigint_in_del():
 def test_a_ctrl_c_python_would_swallow_is_delivered_again(land, capsys):
     """Python prints and ignores an exception raised in a gc callback (JAX runs one at every
     collection) or a __del__ method: the interrupt comes again once that has returned."""
-    previous = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM), sys.unraisablehook
-    try:
-        ctrl_c_as_in_a_terminal()
-        with Interrupts():
-            deadline = time.monotonic() + 5
-            with pytest.raises(KeyboardInterrupt):
-                land()
-                while time.monotonic() < deadline:  # the interrupt comes back within milliseconds
-                    time.sleep(0.001)
-            assert time.monotonic() < deadline
-    finally:
-        signal.signal(signal.SIGINT, previous[0])
-        signal.signal(signal.SIGTERM, previous[1])
-        sys.unraisablehook = previous[2]
+    assert_ctrl_c_comes(land)
     assert "Exception ignored" not in capsys.readouterr().err
 
 
@@ -387,19 +395,8 @@ def test_a_ctrl_c_during_an_import_comes_once_the_import_is_over(tmp_path, monke
         "time.sleep(0.05)\n"
         "COMPLETE = True\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    previous = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM), sys.unraisablehook
     try:
-        ctrl_c_as_in_a_terminal()
-        with Interrupts():
-            deadline = time.monotonic() + 5
-            with pytest.raises(KeyboardInterrupt):
-                import slow_to_import  # noqa: F401
-                while time.monotonic() < deadline:  # delivered within milliseconds of the import's end
-                    time.sleep(0.001)
-            assert time.monotonic() < deadline
-            assert sys.modules["slow_to_import"].COMPLETE  # the import ran to its end
+        assert_ctrl_c_comes(lambda: importlib.import_module("slow_to_import"))
+        assert sys.modules["slow_to_import"].COMPLETE  # the import ran to its end
     finally:
-        signal.signal(signal.SIGINT, previous[0])
-        signal.signal(signal.SIGTERM, previous[1])
-        sys.unraisablehook = previous[2]
         sys.modules.pop("slow_to_import", None)
