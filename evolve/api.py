@@ -247,8 +247,7 @@ def search(
     evolve.EvolveError with one clear message and leaves no run behind. Ctrl-C (KeyboardInterrupt)
     stops the run, recorded as interrupted: `evolve.resume(run_id, db=...)` or `evolve resume`
     continues it exactly."""
-    from evolve.cli import _options_to_store, _start_ray_first
-    from evolve.engine import start_run
+    from evolve.engine import prepare, start_run
 
     for name, value in (("budget", budget), ("seed", seed), ("workers", workers)):
         if isinstance(value, bool) or not isinstance(value, int):
@@ -261,15 +260,15 @@ def search(
     if problem is not None:
         options["problem"] = problem
     config = RunConfig(
-        space=space, space_options=_options_to_store(space, options), strategy=strategy,
+        space=space, space_options=options, strategy=strategy,
         strategy_options=dict(strategy_options or {}), predictor=predictor,
         predictor_options=dict(predictor_options or {}), executor=executor,
         executor_options=dict(executor_options or {}), workers=workers, budget=budget, seed=seed,
         stop_when_solved=stop_when_solved,
     )
+    config = prepare(config)  # a mistake ends here, before a store file is made
     store = Store(db)
     try:
-        _start_ray_first(config)
         engine = start_run(store, config)
         _execute(engine, store)
     except BaseException:
@@ -280,15 +279,13 @@ def search(
 
 def resume(run_id: int, *, db: str | os.PathLike = "evolve.db") -> Run:
     """Continue a run that was interrupted or whose driver died, to its end, and return it."""
-    from evolve.cli import _start_ray_first
-    from evolve.engine import resumable, resume_run
+    from evolve.engine import resume_run
 
     filename = store_file(os.fspath(db))
     if filename is not None and not os.path.exists(filename):
         raise StoreError(f"no store at {os.fspath(db)}")
     store = Store(db)
     try:
-        _start_ray_first(resumable(store, run_id).config)
         _execute(resume_run(store, run_id), store)
     except BaseException:
         store.close()

@@ -51,13 +51,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_run(args) -> int:
-    from evolve.engine import start_run
+    from evolve.engine import prepare, start_run
     from evolve.store import RunConfig, Store
 
     space_options = _options(args.space_opt, "--space-opt")
     if args.problem is not None:
         space_options["problem"] = args.problem
-    space_options = _options_to_store(args.space, space_options)
     config = RunConfig(
         space=args.space,
         space_options=space_options,
@@ -73,37 +72,25 @@ def cmd_run(args) -> int:
         stop_when_solved=args.stop_when_solved,
         metric_budget=_options([args.budget_metric] if args.budget_metric else None, "--budget-metric"),
     )
+    config = prepare(config)  # a mistake ends here, before a store file is made
     with Store(args.db) as store:
-        _start_ray_first(config)
         engine = start_run(store, config)
-        print(f"run {engine.run.id} started in {args.db} (if stopped: evolve resume {engine.run.id} --db {args.db})",
-              file=sys.stderr)
+        # one write, newline included: a Ctrl-C between print's two writes would glue the next line to it
+        sys.stderr.write(f"run {engine.run.id} started in {args.db} (if stopped: evolve resume {engine.run.id}"
+                         f" --db {args.db})\n")
         return _execute(engine, store, args)
 
 
 def cmd_resume(args) -> int:
-    from evolve.engine import resumable, resume_run
+    from evolve.engine import resume_run
     from evolve.store import Store, store_file
 
     filename = store_file(args.db)
     if filename is not None and not os.path.exists(filename):  # a mistyped --db is not made a new store
         raise EvolveError(f"no store at {args.db}; `evolve runs --db PATH` lists a store's runs")
     with Store(args.db) as store:
-        _start_ray_first(resumable(store, args.run).config)
         engine = resume_run(store, args.run)
         return _execute(engine, store, args)
-
-
-def _options_to_store(space: str, options: dict) -> dict:
-    """The space options a new run stores: those given, or what the space says rebuilds it later,
-    anywhere, from the store alone (`options_to_store(options)`: e.g. a user's data rather than the
-    path of its file). The space's grammar is built for that, which also checks the options before
-    any run exists."""
-    from evolve.plugin_manager import PluginManager, SpaceSpec
-
-    built = PluginManager().make_space(SpaceSpec(space, options))
-    stored = getattr(built, "options_to_store", None)
-    return dict(stored(options)) if callable(stored) else options
 
 
 def _executor_options(args) -> dict:
@@ -113,16 +100,6 @@ def _executor_options(args) -> dict:
             raise OptionError("--address joins a Ray cluster; it needs --executor ray")
         options["address"] = args.address  # stored with the run, so `evolve resume` joins it again
     return options
-
-
-def _start_ray_first(config: RunConfig) -> None:
-    """A Ray run starts or joins Ray before the space is built: Ray forks helper processes, and a
-    fork after JAX has started its threads can deadlock."""
-    if config.executor == "ray":
-        from evolve.ray_executor import connect
-
-        options = config.executor_options
-        connect(options.get("address"), options.get("quiet", True))
 
 
 def _execute(engine, store, args) -> int:

@@ -375,6 +375,22 @@ def start_run(store: Store, config: RunConfig, plugins: PluginManager | None = N
     """Create a run in the store and an engine for it. Everything is built before the run can start,
     so a bad option fails with one line and leaves no run behind."""
     plugins = plugins or PluginManager()
+    config = prepare(config, plugins)
+    _start_ray_first(config)
+    run = store.create_run(config)
+    try:
+        return Engine(store, run, plugins)
+    except BaseException:  # a bad option, or a cluster that rejects the executor: leave no run that never ran
+        store.delete_run(run.id)
+        raise
+
+
+def prepare(config: RunConfig, plugins: PluginManager | None = None) -> RunConfig:
+    """`config` checked and completed as a new run stores it: the plugins exist, the space's options
+    build its grammar, the strategy's default predictor is named, and the space options are what
+    `options_to_store` says. Raises OptionError (or another EvolveError) with one line. `start_run`
+    calls it; a client may call it first to fail before it creates a store file."""
+    plugins = plugins or PluginManager()
     if config.budget < 1:
         raise OptionError("budget must be at least 1")
     if config.workers < 1:
@@ -390,12 +406,8 @@ def start_run(store: Store, config: RunConfig, plugins: PluginManager | None = N
     plugins.lookup("executor", config.executor)
     if config.predictor is not None:
         plugins.lookup("predictor", config.predictor)
-    run = store.create_run(config)
-    try:
-        return Engine(store, run, plugins)
-    except BaseException:  # a bad option, or a cluster that rejects the executor: leave no run that never ran
-        store.delete_run(run.id)
-        raise
+    grammar = plugins.make_space(plugins.space_spec(config.space, config.space_options))  # checks the options
+    return dataclasses.replace(config, space_options=grammar.options_to_store(config.space_options))
 
 
 def resumable(store: Store, run_id: int) -> RunRecord:
@@ -411,7 +423,19 @@ def resumable(store: Store, run_id: int) -> RunRecord:
 
 
 def resume_run(store: Store, run_id: int, plugins: PluginManager | None = None) -> Engine:
-    return Engine(store, resumable(store, run_id), plugins)
+    run = resumable(store, run_id)
+    _start_ray_first(run.config)
+    return Engine(store, run, plugins)
+
+
+def _start_ray_first(config: RunConfig) -> None:
+    """A Ray run starts or joins Ray before the engine builds the space: Ray forks helper
+    processes, and a fork after JAX has started its threads can deadlock."""
+    if config.executor == "ray":
+        from evolve.ray_executor import connect
+
+        options = config.executor_options
+        connect(options.get("address"), options.get("quiet", True))
 
 
 def _check_metric_budget(metric_budget) -> None:

@@ -140,6 +140,14 @@ class SearchSpace(abc.ABC):
             return program.to_json(indent=2)
         raise OptionError(f"space {self.name!r} lists {format!r} in export_formats but does not export it")
 
+    def options_to_store(self, options: dict[str, Any]) -> dict[str, Any]:
+        """The space options a new run stores, given the options this space was built with: what
+        rebuilds this same space later, anywhere, from the store alone. The default is `options`;
+        a space whose options name something outside the store (a user's data file) returns what
+        that thing holds instead, so show, export and resume never depend on it again.
+        `engine.start_run` calls it once, before the run exists."""
+        return dict(options)
+
     def report_panel(self, program: Program) -> Any:
         """Optional: this space's own section of `evolve report` about one of a run's top programs
         (e.g. the fitted curve against the data), or None for no section (the default).

@@ -165,6 +165,21 @@ def test_csv_data(tmp_path):
     assert space.describe(p) == "a*b + a"
 
 
+def test_a_run_started_from_python_keeps_its_csv_data(tmp_path):
+    """start_run stores what options_to_store says (the data, not the file's path), for every client."""
+    from evolve.engine import resume_run, start_run
+    from evolve.store import RunConfig, Store
+
+    path = tmp_path / "data.csv"
+    path.write_text("a,y\n" + "".join(f"{u},{2 * u + 1}\n" for u in np.linspace(-1, 1, 20)))
+    store = Store(str(tmp_path / "e.db"))
+    start_run(store, RunConfig(SPACE, {"problem": str(path), "target": "y"}, budget=10, workers=1)).execute()
+    assert store.run(1).config.space_options["data"]["columns"]
+    path.unlink()  # the run no longer needs the file
+    store.set_status(1, "interrupted", "interrupted")
+    assert resume_run(store, 1).execute() == "budget"
+
+
 @pytest.mark.parametrize(
     "content, options, message",
     [
