@@ -41,6 +41,11 @@ CONFIGURATIONS = {
     "width 64, 16 steps, depth 3": {"depth": 3},
     "no attention": {"attention": False},
     "no random-walk encodings": {"rw_steps": 0},
+    # cheaper candidates (issue 12: at most 5 ms of predictor time per proposal)
+    "no attention, width 32": {"attention": False, "width": 32},
+    "no attention, width 32, 8 steps / 4 evals": {"attention": False, "width": 32, "steps": 8},
+    "no attention, 4 steps / 4 evals": {"attention": False, "steps": 4},
+    "no attention, width 32, 4 steps / 4 evals": {"attention": False, "width": 32, "steps": 4},
 }
 
 

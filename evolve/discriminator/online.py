@@ -2,7 +2,10 @@
 
 Training is scheduled by the count of individuals seen, never by how they were batched: after the
 `warmup`-th individual a training call of `warmup_steps` steps is due, then one of `steps` steps
-after every `train_every`-th. Each step draws its sample from a generator seeded by (seed, step).
+every `train_every` individuals, an interval that grows by `train_every` with every `slow_down`
+individuals seen (`training_due`): as the buffer fills, one more program changes it less, and the
+steps that were most of a proposal's cost are spread out. Each step draws its sample from a
+generator seeded by (seed, step).
 
 Where the calls run is the `background` option:
 
@@ -50,6 +53,15 @@ from evolve.program import Program
 WARM_INFERENCE_SLOTS = (64, 256)
 
 
+def training_due(seen: int, train_every: int, slow_down: int) -> bool:
+    """Whether a training call is due once `seen` individuals were seen: every `train_every`
+    individuals until 2 * `slow_down` (0: always), then every `k * train_every` in the k-th block of
+    `slow_down` individuals (with 250 and 4: every 8 from 500, every 24 at 1,500, every 80 at 5,000).
+    A function of the count alone, so a resumed run trains exactly when the first would have."""
+    blocks = seen // slow_down if slow_down else 0
+    return seen % (train_every * max(1, blocks)) == 0
+
+
 class OnlineDiscriminator(Predictor):
     """The GPS graph network trained online. Its `head` says what it learns: "pair" is the binary
     discriminator, "value" the regression ablation (compared by predicted fitness rank).
@@ -57,7 +69,9 @@ class OnlineDiscriminator(Predictor):
     Training is what buys accuracy: on Nguyen-4 after 300 evaluations, judging tournament parents
     against their mutated children (4 seeds), 2 steps per 4 evaluations at width 32 ranked them with
     AUC 0.77; 16 steps at width 64 reached AUC 0.85, and the 3% of children it liked best beat their
-    parent 42% of the time (unguided: 4.5%). Defaults follow that (benchmarks/predictor_cost.py
+    parent 42% of the time (unguided: 4.5%). Without the attention blocks the network ranks as well
+    (8 seeds: benchmarks/results/discriminator_quality_cheap.json) at two thirds of the cost of a
+    step, so attention is off by default. Defaults follow that (benchmarks/predictor_cost.py
     measures what it costs per proposal)."""
 
     head = "pair"
@@ -68,7 +82,7 @@ class OnlineDiscriminator(Predictor):
         width: int = 64,
         depth: int = 2,
         heads: int = 4,
-        attention: bool = True,
+        attention: bool = False,
         rw_steps: int = 8,
         learning_rate: float = 1e-3,
         batch_programs: int = 32,
@@ -78,12 +92,31 @@ class OnlineDiscriminator(Predictor):
         warmup_steps: int = 100,
         train_every: int = 4,
         steps: int = 16,
+        slow_down: int = 250,
         tie_tolerance: float = 1e-6,
         parent_child_weight: float = 2.0,
         background: bool = False,
         seed: int = 0,
     ):
-        if min(width, depth, heads, batch_programs, buffer_size, train_every) < 1 or min(warmup, steps, rw_steps) < 0:
+        """width: the graph network's embedding size.
+        depth: message-passing layers.
+        heads: attention heads per layer (when attention is on).
+        attention: self-attention among a program's nodes in each layer (GPS); off: message passing alone.
+        rw_steps: random-walk structural encodings per node (0: none).
+        learning_rate: AdamW's learning rate.
+        batch_programs: programs per training step; the step trains on all pairs among them.
+        buffer_size: programs kept for training (the oldest leave first).
+        recent: half of a step's sample comes from this many most recent programs.
+        warmup: individuals seen before the first training call (guidance starts after it).
+        warmup_steps: steps of that first call.
+        train_every: individuals between training calls at the start.
+        steps: steps per training call after the first.
+        slow_down: the interval between calls grows by train_every every this many individuals (0: fixed).
+        tie_tolerance: fitness gaps below it are ties, never trained on.
+        parent_child_weight: the weight of a pair of parent and child against other pairs.
+        background: train on a thread of its own, off the proposal path (not reproducible step for step).
+        seed: initial parameters and training samples."""
+        if min(width, depth, heads, batch_programs, buffer_size, train_every) < 1 or min(warmup, steps, rw_steps, slow_down) < 0:
             raise ValueError("sizes and counts must be positive")
         if width % heads:
             raise ValueError(f"width ({width}) must be a multiple of heads ({heads})")
@@ -98,7 +131,7 @@ class OnlineDiscriminator(Predictor):
         self.buffer = ReplayBuffer(buffer_size)
         self.seed = seed
         self.warmup, self.warmup_steps = warmup, warmup_steps
-        self.train_every, self.steps = train_every, steps
+        self.train_every, self.steps, self.slow_down = train_every, steps, slow_down
         self.background = background
         self.held = False  # training calls due are skipped while a strategy holds training (over its share)
         self.seen = 0
@@ -123,7 +156,7 @@ class OnlineDiscriminator(Predictor):
             self.seen += 1
             if self.seen == self.warmup:
                 self._schedule(self.warmup_steps)
-            elif self.seen > self.warmup and self.seen % self.train_every == 0:
+            elif self.seen > self.warmup and training_due(self.seen, self.train_every, self.slow_down):
                 self._schedule(self.steps)
 
     def compare(self, a: Sequence[Program], b: Sequence[Program]) -> np.ndarray:
