@@ -155,15 +155,17 @@ class GraphEncoder:
         encoded = self.encode_many(programs)
         return GraphBatch(*(a[0] for a in self.pack([encoded], pad_count(len(encoded), min_graphs), min_bins)))
 
-    def pack(self, groups: Sequence[Sequence[EncodedProgram | None]], n_graphs: int, min_bins: int = 0) -> GraphBatch:
+    def pack(self, groups: Sequence[Sequence[EncodedProgram | None]], n_graphs: int, min_bins: int = 0,
+             min_size: int = 0) -> GraphBatch:
         """Each group (a list of encodings; None is an empty graph slot) as a batch of `n_graphs`
-        graph slots and at least `min_bins` bins, all of one shape, stacked on a leading axis. The
+        graph slots, at least `min_bins` bins of at least `min_size` node slots, all of one shape,
+        stacked on a leading axis. The
         shape depends on the arguments alone (never on earlier calls), so a resumed run computes
         exactly what the first did."""
         present = [e.n_node for group in groups for e in group if e is not None]
         if max((len(group) for group in groups), default=0) > n_graphs:
             raise ValueError(f"a group of more than {n_graphs} graphs")
-        size = pad_count(max(present + [1]), SMALLEST_BIN)
+        size = pad_count(max(present + [1, min_size]), SMALLEST_BIN)
         placed = [first_fit([0 if e is None else e.n_node for e in group], size) for group in groups]
         needed = max([max(bins, default=-1) + 1 for bins, _ in placed] + [1])
         n_bins = pad_count(max(needed, n_graphs // BINS_PER_GRAPH_SLOTS, min_bins), 4)

@@ -23,10 +23,15 @@ Where the calls run is the `background` option:
   `metrics()["skipped_steps"]`), so the search never waits and the network trains on recent data.
 
 `state()` is msgpack (flax.serialization): parameters, optimizer state, counters, training calls
-still due, and the buffer's programs as JSON. No pickle, so a checkpoint cannot carry code.
+still due, the training batches' layout (which never shrinks, so a resumed run trains in the shape
+the first would have) and the buffer's programs as JSON. No pickle, so a checkpoint cannot carry code.
 
 Memory is bounded: the buffer (`buffer_size` programs) with one encoding each, and the encodings of
-the last 4,096 programs compared (on Nguyen problems an encoding is well under 1 KB).
+the last 4,096 programs compared (on Nguyen problems an encoding is well under 1 KB): 3,400 more
+programs in the buffer cost a run 82 MB in all. Most of a run's memory is compiled code (about 30
+MB per training shape, 6 MB per inference shape), so training compiles one shape at a time (see
+training.py) and compilations give back what they freed (memory.py);
+benchmarks/predictor_memory.py measures a run's peak against regularized evolution's.
 
 JAX, flax and optax are imported when a discriminator is built, not with this module: the
 plugin manager loads every predictor's module to list it and read its options from the constructor's
@@ -126,7 +131,9 @@ class OnlineDiscriminator(Predictor):
 
         self.space = space
         self.encoder = GraphEncoder(space.vocabulary, rw_steps)
-        options = TrainingOptions(self.head, learning_rate, batch_programs, recent, tie_tolerance, parent_child_weight)
+        # every training call scans `steps` steps at a time (the warm-up's too): one compiled length
+        options = TrainingOptions(self.head, learning_rate, batch_programs, recent, tie_tolerance, parent_child_weight,
+                                  steps or warmup_steps or 1)
         self.trainer = Trainer(Discriminator(width, depth, heads, attention), self.encoder, options, seed)
         self.buffer = ReplayBuffer(buffer_size)
         self.seed = seed
@@ -266,6 +273,7 @@ class OnlineDiscriminator(Predictor):
                 "opt_state": serialization.to_state_dict(self.trainer.opt_state),
                 "counters": {"seen": self.seen, "train_steps": self.train_steps, "skipped_steps": self.skipped_steps},
                 "due": np.asarray(self._due, np.int64),
+                "training_layout": np.asarray(self.trainer.layout, np.int64),
                 "training_seconds": dict(self.training_watch.seconds),
                 "buffer": {
                     "ids": np.asarray(b.ids, np.int64),
@@ -293,5 +301,6 @@ class OnlineDiscriminator(Predictor):
             buffer.add(int(id_), None if parent < 0 else int(parent), float(fitness), Program.from_json(programs[str(k)]))
         self.buffer = buffer
         self.trainer.forget_encodings()
+        self.trainer.layout = tuple(np.asarray(data.get("training_layout", (0, 0)), np.int64).tolist())
         for steps in np.asarray(data.get("due", []), np.int64).tolist():  # calls due at the checkpoint
             self._schedule(steps)

@@ -10,6 +10,12 @@ A training call runs many steps: their samples are drawn and laid out on the hos
 from encodings kept for every program in the buffer), then one jitted call scans over the steps,
 so a call costs one dispatch, not one per step. Step k always draws its sample from a generator
 seeded by (seed, k).
+
+Each compiled shape keeps about 30 MB (memory.py), so training compiles as few as it can: every
+call scans `scan_steps` steps (a longer call, the warm-up's, is several, its last padded with steps
+that change nothing), and the batches' layout (bins, bin size) only grows, so a run compiles a few
+training shapes, not one per layout its samples happen to need, and keeps only the last (on Nguyen-4
+at 1,500 evaluations: 6 compiled and kept before, 1 kept after).
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ import numpy as np
 import optax
 
 from evolve.discriminator.encoding import SMALLEST_BATCH, EncodedProgram, GraphBatch, GraphEncoder, pad_count
-from evolve.discriminator.model import Discriminator
+from evolve.discriminator.memory import COMPILER_OPTIONS, release_freed_memory
+from evolve.discriminator.model import Discriminator, trace_count
 from evolve.discriminator.replay import WORST, BufferView, sample
 from evolve.discriminator.stopwatch import Stopwatch
 from evolve.ops import INPUT
@@ -38,6 +45,7 @@ class TrainingOptions:
     recent: int = 256
     tie_tolerance: float = 1e-6
     parent_child_weight: float = 2.0
+    scan_steps: int = 16  # steps per compiled call: a call of more (the warm-up's) is several calls
 
 
 class Trainer:
@@ -56,10 +64,13 @@ class Trainer:
         self.seed = seed
         self.optimizer = optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(options.learning_rate))
         sample_graph = encoder.batch([_smallest_program(encoder)])
-        self.params = jax.jit(model.init)(jax.random.PRNGKey(seed), sample_graph)
+        self.params = jax.jit(model.init, compiler_options=COMPILER_OPTIONS)(jax.random.PRNGKey(seed), sample_graph)
         self.opt_state = self.optimizer.init(self.params)
-        self._train = jax.jit(self._train_steps)
-        self._score = jax.jit(self._score_pairs)
+        release_freed_memory()
+        self._train = jax.jit(self._train_steps, compiler_options=COMPILER_OPTIONS)
+        self._score = jax.jit(self._score_pairs, compiler_options=COMPILER_OPTIONS)
+        # (bins, bin size) of the training batches, which never shrinks (see _grow_layout)
+        self.layout: tuple[int, int] = (0, 0)
         # inference shapes compiled so far, (graph slots, bins, bin size): what `compare` may reuse
         self._scored_shapes: set[tuple[int, int, int]] = set()
         # the encodings of the buffer's last programs, in buffer order, as of `_mirrored` additions
@@ -77,23 +88,46 @@ class Trainer:
         with watch("encoding"):
             encoded = self._mirror_buffer(view)
         samples = [sample(columns, np.random.default_rng([self.seed, first_step + s]), m, opts.recent) for s in range(steps)]
-        valid = np.zeros((steps, m), bool)
-        index = np.zeros((steps, m), np.int64)
+        scan = max(opts.scan_steps, 1)
+        padded = -(-steps // scan) * scan  # whole calls of `scan` steps; the steps beyond `steps` change nothing
+        valid = np.zeros((padded, m), bool)
+        index = np.zeros((padded, m), np.int64)
         for s, idx in enumerate(samples):
             valid[s, : len(idx)] = True
             index[s, : len(idx)] = idx
         fitness = np.where(valid, columns.fitness[index], WORST).astype(np.float32)
         with watch("encoding"):
-            graphs = self.encoder.pack([[encoded[k] for k in idx] for idx in samples], m)
+            graphs = self.encoder.pack([[encoded[k] for k in idx] for idx in samples] + [[]] * (padded - steps), m,
+                                       *self.layout)
+        self._grow_layout(graphs)
         if opts.head == "pair":
             weights = self._pair_weights(columns, index, valid, fitness)
-            targets = np.zeros((steps, m), np.float32)
+            targets = np.zeros((padded, m), np.float32)
         else:
-            weights = np.zeros((steps, m, m), np.float32)
+            weights = np.zeros((padded, m, m), np.float32)
             ranked = np.sort(columns.fitness)
             targets = np.where(valid, np.searchsorted(ranked, fitness, side="right") / len(ranked), 0.0).astype(np.float32)
-        params, opt_state, losses = self._train(self.params, self.opt_state, graphs, fitness, weights, targets, valid)
-        return params, opt_state, float(losses[-1])
+        active = np.arange(padded) < steps
+        traced = trace_count()
+        params, opt_state = self.params, self.opt_state
+        for start in range(0, padded, scan):
+            part = slice(start, start + scan)
+            params, opt_state, losses = self._train(params, opt_state, GraphBatch(*(x[part] for x in graphs)), fitness[part],
+                                                    weights[part], targets[part], valid[part], active[part])
+        loss = float(losses[(steps - 1) % scan])
+        if trace_count() != traced:  # it compiled: what the compiler freed goes back to the system
+            release_freed_memory()
+        return params, opt_state, loss
+
+    def _grow_layout(self, graphs: GraphBatch) -> None:
+        """Training batches keep the largest (bins, bin size) they had: their shape changes only as
+        programs grow, a few times a run, not back and forth, and the compiled training call of the
+        smaller shape, never called again, is dropped (it held about 30 MB)."""
+        layout = tuple(graphs.nodes.shape[1:3])
+        if layout != self.layout:
+            if self.layout != (0, 0):
+                self._train.clear_cache()
+            self.layout = layout
 
     def forget_encodings(self) -> None:
         """The buffer was replaced (a checkpoint restored): encode it afresh on the next call."""
@@ -123,13 +157,13 @@ class Trainer:
         related = (parents[:, :, None] == ids[:, None, :]) | (ids[:, :, None] == parents[:, None, :])
         return weights * np.where(related, self.options.parent_child_weight, 1.0).astype(np.float32)
 
-    def _train_steps(self, params, opt_state, graphs, fitness, weights, targets, valid):
+    def _train_steps(self, params, opt_state, graphs, fitness, weights, targets, valid, active):
         def one(carry, batch):
-            params, opt_state = carry
-            params, opt_state, loss = self._train_step(params, opt_state, *batch)
-            return (params, opt_state), loss
+            *data, on = batch
+            stepped = self._train_step(*carry, *data)
+            return jax.tree.map(lambda new, old: jnp.where(on, new, old), stepped[:2], carry), stepped[2]
 
-        (params, opt_state), losses = jax.lax.scan(one, (params, opt_state), (graphs, fitness, weights, targets, valid))
+        (params, opt_state), losses = jax.lax.scan(one, (params, opt_state), (graphs, fitness, weights, targets, valid, active))
         return params, opt_state, losses
 
     def _train_step(self, params, opt_state, graph, fitness, weights, targets, valid):
@@ -170,7 +204,10 @@ class Trainer:
             slots = graph.n_node.shape[0]
             pairs = np.zeros((2, slots), np.int32)
             pairs[0, :n], pairs[1, :n] = ia, ib
+        traced = trace_count()
         p = np.asarray(self._score(params, graph, pairs[0], pairs[1]))[:n].astype(np.float64)
+        if trace_count() != traced:
+            release_freed_memory()
         self._scored_shapes.add(_shape(graph))
         return p
 
@@ -184,6 +221,7 @@ class Trainer:
             pairs = np.zeros((2, n), np.int32)
             np.asarray(self._score(self.params, graph, pairs[0], pairs[1]))
             self._scored_shapes.add(_shape(graph))
+        release_freed_memory()
 
     def _compiled_fit(self, unique: Sequence[Program], graph: GraphBatch) -> GraphBatch:
         """`graph`, or the same programs laid out in the smallest compiled shape they fit."""
