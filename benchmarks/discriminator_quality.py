@@ -35,17 +35,19 @@ from evolve.store import RunConfig, Store  # noqa: E402
 
 #: label -> binary-predictor options; the first is the default configuration
 CONFIGURATIONS = {
-    "default (width 64, 16 steps / 4 evals)": {},
-    "width 32, 2 steps / 4 evals": {"width": 32, "steps": 2},
-    "width 64, 8 steps / 4 evals": {"steps": 8},
-    "width 64, 16 steps, depth 3": {"depth": 3},
-    "no attention": {"attention": False},
-    "no random-walk encodings": {"rw_steps": 0},
+    "default (no attention, 16 steps / 4 evals)": {},
+    # the GPS layer's attention was on by default until issue 12's cheaper predictor
+    "attention (width 64, 16 steps / 4 evals)": {"attention": True},
+    "width 32, 2 steps / 4 evals": {"attention": True, "width": 32, "steps": 2},
+    "width 64, 8 steps / 4 evals": {"attention": True, "steps": 8},
+    "width 64, 16 steps, depth 3": {"attention": True, "depth": 3},
+    "no random-walk encodings": {"attention": True, "rw_steps": 0},
     # cheaper candidates (issue 12: at most 5 ms of predictor time per proposal)
-    "no attention, width 32": {"attention": False, "width": 32},
-    "no attention, width 32, 8 steps / 4 evals": {"attention": False, "width": 32, "steps": 8},
-    "no attention, 4 steps / 4 evals": {"attention": False, "steps": 4},
-    "no attention, width 32, 4 steps / 4 evals": {"attention": False, "width": 32, "steps": 4},
+    "no attention, width 32": {"width": 32},
+    "no attention, width 32, 8 steps / 4 evals": {"width": 32, "steps": 8},
+    "no attention, 4 steps / 4 evals": {"steps": 4},
+    "no attention, width 32, 4 steps / 4 evals": {"width": 32, "steps": 4},
+    "no attention, 8 steps / 4 evals": {"steps": 8},
 }
 
 
