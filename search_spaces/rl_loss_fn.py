@@ -6,12 +6,21 @@ The interface between the grammar (rl_losses, rl_ops) and the DQN that trains wi
     make_loss(vocab, q_apply) -> loss(program_arrays, online_params, target_params, batch) -> float32 scalar
 
 * q_apply(params, observations [B, obs_dim]) -> Q-values [B, num_actions]: the agent's network.
-* program_arrays: ONE lowered program, `lower(space_or_vocab, program)`: a row of
-  evolve.interpreter.Interpreter(vocab).lower([program.pruned()]) (for a batch, lower the pruned
-  programs together and take row k with `jax.tree.map(lambda a: a[k], lowered)`). Lower pruned
-  programs: a node nothing reads would still run, and its zero cotangent times an infinite partial
-  derivative (a division by ~0) would put NaN into the gradient. It is a traced argument: one
-  compile of the jitted loss, or of a training loop calling it, serves every program.
+* program_arrays: ONE lowered program, `lower(space_or_vocab, program)` (for a batch,
+  `LossArrays(vocab).lower(programs)` and row k with `jax.tree.map(lambda a: a[k], lowered)`). The
+  programs are lowered pruned: a node nothing reads would still run, and its zero cotangent times an
+  infinite partial derivative (a division by ~0) would put NaN into the gradient. It is a traced
+  argument: one compile of the jitted loss, or of a training loop calling it, serves every program.
+* The network runs outside the interpreter. A `param` is always an input (no op makes one), so a
+  `q_values` node reading an input state asks for one of four Q-value lists: the online or the
+  target network at s_tm1 or at s_t. `loss` computes the four before the program runs, and lowering
+  turns each such node into an op that reads its list (`run_vocabulary`). Only a `q_values` node
+  reading a state the program computed (abs(s_tm1), r·s_t, ...) applies the network inside the
+  interpreter's `lax.switch`. That matters because under `grad` a switch keeps, at every node, the
+  residuals of every branch (for the network: its parameters and activations, ~17,000 of the ~23,000
+  numbers a node stored), so moving it out halves the cost of an update. A program with no such
+  node trains with `make_loss(..., q_of_computed_states=False)`, whose switch holds no network at
+  all (such a node would give NaN there); `LossArrays.applies_network_inside` tells which.
 * batch: dict of s_tm1 [B, obs_dim] float32, a_tm1 [B] int32, r_t [B] float32, discount_t [B]
   float32 (the environment's discount times gamma, 0 at a terminal step), s_t [B, obs_dim] float32.
 * The program's output is the loss of each transition; `loss` is its mean over the batch, as the
@@ -41,10 +50,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from evolve.interpreter import Interpreter, LoweredPrograms, enable_compilation_cache
-from evolve.ops import Vocabulary
-from evolve.program import Program
+from evolve.ops import Op, Vocabulary
+from evolve.program import Node, Program
 
-from evolve.search_spaces.rl_ops import INPUT_NAMES, ONLINE, TARGET
+from evolve.search_spaces.rl_ops import INPUT_NAMES, LIST, ONLINE, Q_PARAM, Q_TARG_PARAM, S_T, S_TM1, TARGET
 
 QApply = Callable[[Any, jax.Array], jax.Array]
 Batch = dict
@@ -64,13 +73,77 @@ class QNetworks:
         return self.q_apply(params, state)
 
 
+#: the (param input, state input) pairs whose Q-values `loss` computes before the program runs
+PRECOMPUTED_Q = ((Q_PARAM, S_TM1), (Q_PARAM, S_T), (Q_TARG_PARAM, S_TM1), (Q_TARG_PARAM, S_T))
+
+
+@dataclasses.dataclass(frozen=True)
+class QValues:
+    """The interpreter's context: the four precomputed Q-value lists (PRECOMPUTED_Q's order), and
+    the networks for a `q_values` node reading a computed state (None: the loss has no network
+    inside the interpreter, and such a node gives NaN)."""
+
+    precomputed: tuple[jax.Array, ...]
+    networks: QNetworks | None
+
+    def __call__(self, param: jax.Array, state: jax.Array) -> jax.Array:
+        if self.networks is None:
+            return jnp.float32(jnp.nan)
+        return self.networks(param, state)
+
+
+def _precomputed_q(k: int) -> Op:
+    """The op a `q_values` node of PRECOMPUTED_Q[k] is lowered to: it reads list k of the context."""
+    param, state = PRECOMPUTED_Q[k]
+
+    def fn(context: QValues) -> jax.Array:
+        return context.precomputed[k]
+
+    return Op(f"q_values({INPUT_NAMES[param]},{INPUT_NAMES[state]})", (), LIST, fn, uses_context=True)
+
+
+PRECOMPUTED_Q_OPS = tuple(_precomputed_q(k) for k in range(len(PRECOMPUTED_Q)))
+
+
+def run_vocabulary(vocab: Vocabulary) -> Vocabulary:
+    """The grammar's ops (same branch codes) and one op per precomputed Q-value list: what programs
+    are lowered to and run with; never drawn by mutation, never exported."""
+    ops = vocab.ops + PRECOMPUTED_Q_OPS
+    return Vocabulary(vocab.inputs, vocab.output_types, ops, vocab.max_nodes, const_types=vocab.const_types)
+
+
+class LossArrays:
+    """Lowers programs of the grammar `vocab` to the arrays `make_loss` takes."""
+
+    def __init__(self, vocab: Vocabulary):
+        self.vocabulary = run_vocabulary(vocab)
+        self.interpreter = Interpreter(self.vocabulary)
+        # the branch code of `q_values` itself: the vocabulary's ops come first in the branch table
+        self._network_code = self.vocabulary.ops.index(vocab.overloads("q_values")[0])
+
+    def lower(self, programs: Sequence[Program]) -> LoweredPrograms:
+        """The programs, pruned, their Q-values of input states read from the precomputed lists."""
+        return self.interpreter.lower([_read_precomputed_q(program.pruned()) for program in programs])
+
+    def applies_network_inside(self, arrays: LoweredPrograms) -> bool:
+        """Whether a lowered program applies the network to a state it computed (a `q_values` node
+        left in the arrays): it needs `make_loss(..., q_of_computed_states=True)`."""
+        return bool(np.any(np.asarray(arrays.opcodes) == self._network_code))
+
+
+def _read_precomputed_q(program: Program) -> Program:
+    names = {pair: op.name for pair, op in zip(PRECOMPUTED_Q, PRECOMPUTED_Q_OPS)}
+    nodes = tuple(Node(names[node.inputs]) if node.op == "q_values" and node.inputs in names else node for node in program.nodes)
+    return Program(nodes, program.outputs, program.space)
+
+
 def _vocab(space_or_vocab) -> Vocabulary:
     return space_or_vocab if isinstance(space_or_vocab, Vocabulary) else space_or_vocab.vocabulary
 
 
 def lower(space_or_vocab, program: Program) -> LoweredPrograms:
     """One program, pruned, as the arrays `loss` takes (numpy, no leading batch axis)."""
-    batch = Interpreter(_vocab(space_or_vocab)).lower([program.pruned()])
+    batch = LossArrays(_vocab(space_or_vocab)).lower([program])
     return jax.tree.map(lambda a: a[0], batch)
 
 
@@ -89,21 +162,28 @@ def program_inputs(batch: Batch) -> list:
     return [values[name] for name in INPUT_NAMES]
 
 
-def make_per_sample_loss(vocab: Vocabulary, q_apply: QApply):
-    """per_sample(program_arrays, online_params, target_params, batch) -> loss of each transition [B]."""
-    interpreter = Interpreter(vocab)
+def make_per_sample_loss(vocab: Vocabulary, q_apply: QApply, q_of_computed_states: bool = True):
+    """per_sample(program_arrays, online_params, target_params, batch) -> loss of each transition [B].
+
+    q_of_computed_states: whether the network may run inside the interpreter, for a `q_values` node
+    reading a state the program computed; without it such a node gives NaN, and the switch is
+    cheaper (module docstring)."""
+    interpreter = Interpreter(run_vocabulary(vocab))
+    networks_of = (lambda online, target: QNetworks(q_apply, online, target)) if q_of_computed_states else (lambda online, target: None)
 
     def per_sample(program, online, target, batch):
-        actions = jax.eval_shape(q_apply, online, batch["s_tm1"]).shape[-1]
-        out = interpreter.run(program, program_inputs(batch), dims={"actions": actions}, context=QNetworks(q_apply, online, target))
+        params = {Q_PARAM: online, Q_TARG_PARAM: target}
+        precomputed = tuple(q_apply(params[param], batch[INPUT_NAMES[state]]) for param, state in PRECOMPUTED_Q)
+        context = QValues(precomputed, networks_of(online, target))
+        out = interpreter.run(program, program_inputs(batch), dims={"actions": precomputed[0].shape[-1]}, context=context)
         return out[0]
 
     return per_sample
 
 
-def make_loss(vocab: Vocabulary, q_apply: QApply):
+def make_loss(vocab: Vocabulary, q_apply: QApply, q_of_computed_states: bool = True):
     """loss(program_arrays, online_params, target_params, batch) -> the mean per-sample loss (float32)."""
-    per_sample = make_per_sample_loss(vocab, q_apply)
+    per_sample = make_per_sample_loss(vocab, q_apply, q_of_computed_states)
 
     def loss(program, online, target, batch):
         return jnp.mean(per_sample(program, online, target, batch))
@@ -211,12 +291,12 @@ class Probe:
         sizes = (PROBE_OBS, PROBE_OBS, PROBE_ACTIONS)  # the original's sonnet MLP([4, 4])
         self._online, self._target = random_mlp(rng, sizes), random_mlp(rng, sizes)
         self._batch = probe_batch(rng)
-        self._interpreter = Interpreter(vocab)
+        self._arrays = LossArrays(vocab)
         self._run = jax.jit(make_per_sample_loss(vocab, mlp_apply))
 
     def losses(self, program: Program) -> np.ndarray:
         """The program's loss on each probe transition."""
-        arrays = jax.tree.map(lambda a: a[0], self._interpreter.lower([program.pruned()]))
+        arrays = jax.tree.map(lambda a: a[0], self._arrays.lower([program]))
         return np.asarray(self._run(arrays, self._online, self._target, self._batch), np.float64)
 
     def fingerprints(self, programs: Sequence[Program]) -> list[str]:

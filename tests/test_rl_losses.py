@@ -38,6 +38,14 @@ def jitted(space):
     return jax.jit(jax.value_and_grad(counted, argnums=1)), traces
 
 
+@pytest.fixture(scope="module")
+def jitted_network_outside(space):
+    """jit(value_and_grad) of the loss the DQN trains most programs with: no network inside the
+    interpreter (a `q_values` node reading a computed state gives NaN there)."""
+    loss = rl_loss_fn.make_loss(space.vocabulary, rl_loss_fn.mlp_apply, q_of_computed_states=False)
+    return jax.jit(jax.value_and_grad(loss, argnums=1))
+
+
 def networks(seed):
     rng = np.random.default_rng(seed)
     return rl_loss_fn.random_mlp(rng, (OBS, 8, ACTIONS)), rl_loss_fn.random_mlp(rng, (OBS, 8, ACTIONS))
@@ -60,20 +68,20 @@ def assert_trees_close(a, b, **tolerance):
 
 
 @pytest.mark.parametrize("name", list(rl_programs.KNOWN))
-def test_known_losses_are_programs_equal_to_hand_written_losses(space, jitted, name):
-    run, _ = jitted
+def test_known_losses_are_programs_equal_to_hand_written_losses(space, jitted, jitted_network_outside, name):
     reference = jax.value_and_grad(rl_loss_fn.REFERENCE_LOSSES[name](rl_loss_fn.mlp_apply))
     program = space.known_loss(name)
     assert len(program.nodes) == space.vocabulary.max_nodes  # the search's length: unread random ops first
     space.validate(program)
-    for seed in range(2):
-        online, target = networks(seed)
-        batch = transitions(seed)
-        value, grads = run(rl_loss_fn.lower(space, program), online, target, batch)
-        want_value, want_grads = reference(online, target, batch)
-        np.testing.assert_allclose(value, want_value, rtol=1e-5)
-        assert_trees_close(grads, want_grads, rtol=1e-4, atol=1e-6)
-        assert any(np.abs(np.asarray(g)).max() > 0 for g in jax.tree.leaves(grads))
+    for run in (jitted[0], jitted_network_outside):
+        for seed in range(2):
+            online, target = networks(seed)
+            batch = transitions(seed)
+            value, grads = run(rl_loss_fn.lower(space, program), online, target, batch)
+            want_value, want_grads = reference(online, target, batch)
+            np.testing.assert_allclose(value, want_value, rtol=1e-5)
+            assert_trees_close(grads, want_grads, rtol=1e-4, atol=1e-6)
+            assert any(np.abs(np.asarray(g)).max() > 0 for g in jax.tree.leaves(grads))
 
 
 def test_one_compilation_serves_twenty_programs(space, jitted):
@@ -87,6 +95,32 @@ def test_one_compilation_serves_twenty_programs(space, jitted):
     values = [float(run(rl_loss_fn.lower(space, p), online, target, batch)[0]) for p in programs]
     assert len(traces) == 1  # one trace for every program (and for the known losses' test before it)
     assert len({round(v, 4) for v in values if np.isfinite(v)}) >= 10  # the program is data, not a constant
+
+
+def test_the_loss_with_the_network_outside_the_interpreter_is_the_same_loss(space, jitted, jitted_network_outside):
+    run, _ = jitted
+    arrays = rl_loss_fn.LossArrays(space.vocabulary)
+    rng = np.random.default_rng(7)
+    programs = [space.known_loss(n) for n in rl_programs.KNOWN] + [space.random_program(rng) for _ in range(5)]
+    programs += [space.mutate(space.known_loss("dqn"), rng) for _ in range(25)]
+    b = rl_programs._Builder()  # the network at a state the program computed: |s_tm1|
+    q_abs = b.op("select", b.op("q_values", b.q_param, b.op("abs", b.s_tm1)), b.action)
+    programs.append(b.program(b.op("l2_distance", q_abs, b.op("max_list", b.op("q_values", b.q_targ_param, b.s_t)))))
+    online, target = networks(5)
+    batch = transitions(5)
+    inside = []
+    for program in programs:
+        row = rl_loss_fn.lower(space, program)
+        value, grads = run(row, online, target, batch)
+        outside_value, outside_grads = jitted_network_outside(row, online, target, batch)
+        inside.append(arrays.applies_network_inside(row))
+        if inside[-1]:
+            assert np.isfinite(value) and np.isnan(outside_value), space.describe(program)
+            continue
+        np.testing.assert_array_equal(outside_value, value, err_msg=space.describe(program))
+        assert_trees_close(outside_grads, grads, rtol=1e-6, atol=1e-7)
+    assert inside[-1] and not any(inside[: len(rl_programs.KNOWN)])
+    assert 1 < sum(inside) < len(programs) / 2  # the children of DQN that read a computed state's Q are the exception
 
 
 def call_exported(module, online, target, batch):
@@ -211,8 +245,8 @@ def test_configuration_options_are_checked(space):
     assert space.config.name == "cheap" and space.config.suite_envs == ("CartPole-v1",)
     full = RLLosses(config="full", suite="heldout", seeds=3)
     assert full.config.seeds == 3 and full.config.suite_envs == full.config.heldout_envs
-    assert full.config.steps_for("CartPole-v1") == 10_000 and full.config.steps_for("MountainCar-v0") == 60_000
-    assert RLLosses(config="full", train_steps=700).config.steps_for("MountainCar-v0") == 700  # one budget for all
+    assert full.config.steps_for("CartPole-v1") == 10_000 and full.config.steps_for("Pong-misc") == 20_000
+    assert RLLosses(config="full", train_steps=700).config.steps_for("Pong-misc") == 700  # one budget for all
     assert RLLosses(seed_with="dqn").seed_programs(None) == [space.known_loss("dqn")]
     for options, message in [
         ({"config": "huge"}, "unknown configuration"),
@@ -245,6 +279,23 @@ def test_the_space_keeps_the_plugin_contract():
     from evolve.testing import check_search_space
 
     check_search_space(RLLosses, {"train_steps": 600, "seeds": 1}, programs=1)
+
+
+@pytest.mark.slow  # trains with the real evaluator on both of its compiled DQNs: about 60 s
+def test_a_loss_applying_the_network_to_a_computed_state_trains_on_the_evaluators_second_dqn():
+    pytest.importorskip("gymnax")
+    space = RLLosses(train_steps=600, seeds=1)
+    evaluator = space.build_evaluator()
+    b = rl_programs._Builder()  # DQN with Q(|s|, a) for Q(s, a)
+    q_abs = b.op("select", b.op("q_values", b.q_param, b.op("abs", b.s_tm1)), b.action)
+    y = b.op("add", b.reward, b.op("dot", b.discount, b.op("max_list", b.op("q_values", b.q_targ_param, b.s_t))))
+    computed = space.validate(b.program(b.op("l2_distance", q_abs, y)))
+    results = evaluator.evaluate([computed, space.known_loss("dqn"), computed])
+    assert not results[0].failed and np.isfinite(results[0].fitness)  # not the NaN of the network-free DQN
+    assert results[2].fitness == results[0].fitness and results[1].fitness == 1.0
+    scorer = evaluator.scorers[0]
+    general = scorer.harness_for(evaluator.lower([computed])[0])
+    assert general is not scorer.harness and general.traces == 1 and scorer.harness.traces == 1
 
 
 def test_the_cli_exports_a_stored_loss_as_jax_and_shows_it_as_a_formula(space, tmp_path, capsys):
