@@ -10,7 +10,7 @@ random batch (rl_loss_fn.Probe).
 Configuration (the evaluator reads `space.config`, an RLConfig):
 
     cheap   CartPole-v1 only (the hurdle), 5,000 steps, 2 seeds: benchmarks and tests
-    full    CartPole-v1 10,000 steps, then Acrobot-v1 20,000 and MountainCar-v0 60,000, 2 seeds
+    full    CartPole-v1 10,000 steps, then Acrobot-v1 20,000 and Pong-misc 20,000, 2 seeds
 
 with the held-out suite (`suite="heldout"`), never used for fitness, Catch-bsuite (cheap, 3,000
 steps) and Catch-bsuite 5,000 and Breakout-MinAtar 20,000 (full). The budgets are those at which the
@@ -80,8 +80,8 @@ class RLConfig:
 PRESETS = {
     "cheap": RLConfig("cheap", "train", "CartPole-v1", 0.5, (), ("Catch-bsuite",), 5_000, 2, (("Catch-bsuite", 3_000),)),
     "full": RLConfig(
-        "full", "train", "CartPole-v1", 0.5, ("Acrobot-v1", "MountainCar-v0"), ("Catch-bsuite", "Breakout-MinAtar"), 10_000, 2,
-        (("Acrobot-v1", 20_000), ("MountainCar-v0", 60_000), ("Catch-bsuite", 5_000), ("Breakout-MinAtar", 20_000)),
+        "full", "train", "CartPole-v1", 0.5, ("Acrobot-v1", "Pong-misc"), ("Catch-bsuite", "Breakout-MinAtar"), 10_000, 2,
+        (("Acrobot-v1", 20_000), ("Pong-misc", 20_000), ("Catch-bsuite", 5_000), ("Breakout-MinAtar", 20_000)),
     ),
 }
 SUITES = ("train", "heldout")
