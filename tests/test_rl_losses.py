@@ -281,7 +281,7 @@ def test_the_space_keeps_the_plugin_contract():
     check_search_space(RLLosses, {"train_steps": 600, "seeds": 1}, programs=1)
 
 
-@pytest.mark.slow  # compiles both of the evaluator's DQNs: about 100 s CPU (195 s wall on a loaded 2-core machine)
+@pytest.mark.slow  # compiles both of the evaluator's DQNs: 195 s wall measured on a loaded 2-core machine
 def test_a_loss_applying_the_network_to_a_computed_state_trains_on_the_evaluators_second_dqn():
     pytest.importorskip("gymnax")
     space = RLLosses(train_steps=600, seeds=1)
