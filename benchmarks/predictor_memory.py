@@ -6,18 +6,31 @@ peak resident set (`resource.getrusage(RUSAGE_SELF).ru_maxrss`), its resident se
 built (the space's evaluator and JAX loaded, nothing searched yet) and, for PAM-RT, the predictor's
 replay buffer and encoding cache sizes. Target (issue 12): PAM-RT's peak at most 1.5x RE's.
 
-Measured (Nguyen-4, seed 0, load 5-10 on 2 cores): RE peaks at 234 MB (1,500) and 236 MB (5,000),
-PAM-RT at 1,018 MB (4.4x) and 1,100 MB (4.7x), so not the target. Where it goes: JAX, flax and optax
-with the network initialised are about 300 MB before anything is searched (RE loads JAX too, for
-its interpreter, but nothing else); then each compiled shape of the network (training calls and
-inference batches vary in graph slots and bins; a run meets about 15) keeps roughly 20 MB, and
-compiling one peaks higher still. In one process at 600 evaluations, 731 MB fell to 437 MB when
-the jitted functions were dropped and to 389 MB after jax.clear_caches(). The replay buffer and the
-encodings are bounded (buffer_size 5,000 programs; 4,096 cached encodings) and small: 3,400 more
-programs in the buffer cost the 5,000-evaluation run 82 MB in all. Bounding the compiled shapes
-(least recently used of 3 per function, compiled ahead of time) was tried: 553 MB at the end instead
-of 712, but the peak stayed (900 MB: compilation transients) and the run took 2.5x as long
-(recompiling), so it was not kept.
+Before (Nguyen-4, seed 0, label "before"): RE peaked at 234 MB (1,500) and 236 MB (5,000), PAM-RT
+at 1,018 MB (4.4x) and 1,100 MB (4.7x). Where it went (RSS after each phase of one run): JAX with
+flax and optax about 210 MB (RE pays about as much: its interpreter is JAX), the built predictor 385
+MB (the jitted init, of which malloc_trim gives back 85 MB); then every compilation: a training scan
+of a new shape (6 in a 1,500-evaluation run: the 100-step warm-up, then 16-step calls in 5 layouts)
+added 60-100 MB, an inference shape (23) 3-10 MB. At the end of a run, in one process: the training
+executables held ~30 MB each, the inference ones ~6 MB each, other JAX caches ~50 MB, encodings ~10
+MB; compiling a training scan with XLA's default (MLIR) emitters peaked ~270 MB above where it began
+and left most of that in malloc's heaps, unused but not given back (evolve/discriminator/memory.py).
+
+After (label "after": the predictor options of the before run, attention on and slow_down 0, load
+9 on 2 cores): PAM-RT peaks at 689 MB (2.94x RE's 234) and 843 MB (3.56x RE's 236). What
+changed: the discriminator's compilations use XLA's LLVM emitters and give back what they freed
+(malloc_trim), the warm-up trains as calls of the regular 16 steps, and training batches keep their
+largest layout so one training executable is kept (1 instead of ~6). Not the 1.5x target, and the
+floor is above it: the built predictor alone is 300 MB (1.28x RE's whole peak: JAX, flax, optax,
+the compiled init), one training executable is ~30 MB and compiling it ~100 MB for a moment
+(~1.8x so far), and the inference shapes a run meets (about 20 here, ~6 MB each) are the rest:
+fewer of them (a coarser ladder, or padding up to shapes already compiled as background training
+does) is what is left to cut. The replay buffer and the encodings are bounded (buffer_size 5,000
+programs, 4,096 cached encodings) and small: 3,400 more programs in the buffer cost the 5,000-
+evaluation run 82 MB in all, before. Run times are not comparable between labels (RE took 10 s
+after against 4 s before: the machine's load). With today's defaults (label "after, new defaults":
+no attention, training spread out with slow_down 250) PAM-RT peaks at 585 MB (2.50x) and 714 MB
+(3.02x).
 
     python benchmarks/predictor_memory.py [--problem nguyen-4] [--budgets 1500 5000] [--strategies re pam-rt]
 
@@ -66,11 +79,15 @@ def child(strategy: str, problem: str, budget: int, seed: int, predictor_options
                "built_mb": built, "end_mb": resident_mb(),
                "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
         if engine.predictor is not None:
+            from evolve.discriminator.model import trace_count
+
             predictor = engine.predictor
             out["buffer"] = len(predictor.buffer)
             out["buffer_capacity"] = predictor.buffer.capacity
             out["encoding_cache"] = len(predictor.encoder._cache)
             out["buffer_encodings"] = len(predictor.trainer._mirror)
+            out["training_layout"] = list(predictor.trainer.layout)
+            out["compilations"] = trace_count()
     return out
 
 
@@ -82,7 +99,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--predictor-opt", action="append", default=[], metavar="K=V",
                         help="options of PAM-RT's binary predictor (values as JSON)")
-    parser.add_argument("--label", default="default", help="results are kept per label (e.g. before / after a change)")
+    parser.add_argument("--label", default="after", help="results are kept per label (e.g. before / after a change)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     predictor_options = {k: json.loads(v) for k, v in (kv.split("=", 1) for kv in args.predictor_opt)}
@@ -130,7 +147,7 @@ def _plot(labels: dict) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(9, 4.5))
     bars, names = [], []
     for label, data in labels.items():
         for r in data["rows"]:
@@ -139,7 +156,7 @@ def _plot(labels: dict) -> None:
     x = range(len(bars))
     ax.bar(x, [p for _, p in bars], color="tab:orange", label="peak")
     ax.bar(x, [b for b, _ in bars], color="tab:blue", label="built (before the search)")
-    ax.set_xticks(list(x), names, fontsize=7)
+    ax.set_xticks(list(x), names, fontsize=7, rotation=30, ha="right")
     ax.set_ylabel("resident memory, MB")
     ax.set_title("peak memory per run (Nguyen problem, serial)")
     ax.legend(fontsize=8)
