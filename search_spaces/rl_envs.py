@@ -16,8 +16,9 @@ Ranges, and why (reference: shared/reference/rl-losses-and-nas-cells.md A.3, A.5
   1,000 steps (gymnax environments/misc/pong.py: `reward = 1.0 - done`, `max_steps_in_episode`
   1000). Random play survives about 87 steps (1,000 episodes measured here); the hand-written DQN
   about 300 after 20,000 steps (2 seeds: 287, 326; 86 CPU seconds). Costly with an interpreted
-  loss: its 3,600-number observations fill the interpreter's per-node state buffers, and DQN's
-  reference run (2 seeds x 20,000 steps) had not finished after 46 CPU minutes here.
+  loss (likely cause, not measured: its 3,600-number observations fill the interpreter's per-node
+  state buffers): DQN's reference run (2 seeds x 20,000 steps) had not finished after 46 CPU
+  minutes here.
 * Catch-bsuite: [-1, 1], the only two returns an episode can have (held out).
 * Breakout-MinAtar: [0, 30], random play scores about 0.5, PPO about 28 (gymnax README) (held out).
 
