@@ -300,6 +300,19 @@ def plot(results: dict, path: str) -> None:
     fig.savefig(path, dpi=120)
 
 
+def _finished_runs(path: str) -> dict[tuple, dict]:
+    """The runs an earlier sitting appended to `path`, by (task, strategy, seed, budget); a run's budget
+    is recorded with it (older lines: the length of its curve, one point per real evaluation)."""
+    finished = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                r = json.loads(line)
+                budget = r.get("budget", len(r["curve"]))
+                finished[(r["task"], r["strategy"], r["seed"], budget)] = r
+    return finished
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
@@ -314,7 +327,11 @@ def main() -> None:
                         help="a space option for every task (VALUE parsed as JSON where it can be)")
     parser.add_argument("--jobs", type=int, default=1, help="runs at once, each in its own process")
     parser.add_argument("--out", default=os.path.join(RESULTS, "speedup"))
+    parser.add_argument("--resume", action="store_true",
+                        help="reuse the runs already in OUT.runs.jsonl (same task, strategy, seed and budget) "
+                             "instead of running them again: a benchmark spread over several sittings")
     args = parser.parse_args()
+    finished = _finished_runs(args.out + ".runs.jsonl") if args.resume else {}
     strategies = ["re"] + [s for s in args.strategies if s != "re"]
     spaces = args.spaces or sorted(PluginManager().registry("search space"))
     results = {"measured": time.strftime("%Y-%m-%d %H:%M:%S"), "seeds": args.seeds, "jobs": args.jobs,
@@ -333,11 +350,15 @@ def main() -> None:
                      args.stop_when_solved, defaults.get("predictor_options"))
                     for seed in range(args.seeds) for strategy in strategies]  # seed by seed: a run cut short keeps pairs
             runs: dict[str, list[dict]] = {strategy: [None] * args.seeds for strategy in strategies}
+            for strategy in strategies:
+                for seed in range(args.seeds):
+                    runs[strategy][seed] = finished.get((task, strategy, seed, budget))
+            jobs = [job for job in jobs if runs[job[2]][job[6]] is None]
             for job, r in run_all(jobs, args.jobs):
                 strategy, seed = job[2], job[6]
                 runs[strategy][seed] = r
                 with open(args.out + ".runs.jsonl", "a") as f:  # every run as it ends: a long benchmark cut short keeps them
-                    f.write(json.dumps({"task": task, "strategy": strategy, "seed": seed, **r}) + "\n")
+                    f.write(json.dumps({"task": task, "strategy": strategy, "seed": seed, "budget": budget, **r}) + "\n")
                 print(f"{task:<32} {strategy:<17} seed {seed:>2}: best {r['curve'][-1]:.4f}  {r['wall_seconds']:6.1f} s", flush=True)
             summary = summarize(runs, budget)
             results["tasks"][task] = {
