@@ -81,6 +81,7 @@ class SerialExecutor(Executor):
     batch by the space, which is where a compiled, vmapped evaluator pays off."""
 
     def __init__(self, space_spec: SpaceSpec, workers: int = 16):
+        """workers: programs in flight at once, evaluated together as one batch."""
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self.evaluator = space_spec.build().evaluator  # built here, once: this process evaluates

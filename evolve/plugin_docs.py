@@ -84,12 +84,13 @@ def summary(cls: type) -> str:
 
 def parameter_docs(cls: type) -> dict[str, str]:
     """`{option: its documentation as one line}` from `name: text` entries in the docstrings of the
-    constructor, the class, its bases, then the module. Several may share a line; an entry runs until
-    the next one or the end of its paragraph."""
+    constructor, the class, its bases, then the module. Several may share a line, and several options
+    one entry (`steps, batch: ...`); an entry runs until the next one or the end of its paragraph."""
     params = list(inspect.signature(cls).parameters)
     if not params:
         return {}
-    pattern = re.compile(r"(?:(?<=^)|(?<=[\s.;(]))(" + "|".join(map(re.escape, params)) + r"):\s")
+    name = "(?:" + "|".join(map(re.escape, params)) + ")"
+    pattern = re.compile(r"(?:(?<=^)|(?<=[\s.;(]))(" + name + r"(?:,\s*" + name + r")*):\s")
     docs: dict[str, str] = {}
     sources = []
     for owner in cls.__mro__:  # a subclass's words first, then what its bases say of the same option
@@ -101,7 +102,8 @@ def parameter_docs(cls: type) -> dict[str, str]:
         marks = list(pattern.finditer(text))
         for mark, following in zip(marks, marks[1:] + [None]):
             end = following.start() if following is not None else len(text)
-            docs.setdefault(mark.group(1), text[mark.end():end].strip(" *"))
+            for option in re.split(r",\s*", mark.group(1)):  # "steps, batch, lr: ..." documents all three
+                docs.setdefault(option, text[mark.end():end].strip(" *"))
     return docs
 
 

@@ -181,12 +181,14 @@ class RayExecutor(Executor):
         start_timeout_s: float = 300.0,
         quiet: bool = True,
     ):
-        """address: the cluster to join ("auto", "HOST:PORT", "ray://HOST:10001"); None starts Ray here.
+        """workers: programs in flight at once across the cluster.
+        address: the cluster to join ("auto", "HOST:PORT", "ray://HOST:10001"); None starts Ray here.
         actors: actor processes (default: one per CPU of the cluster, at most `workers`).
         cpus_per_actor: CPUs Ray reserves for each actor; 0 for evaluations that wait on something else.
         max_retries: how often a program whose worker died is sent again before it is recorded as failed.
         timeout_s: the time limit of one evaluation (None: no limit).
-        start_timeout_s: how long the first actors may take to start before the run gives up."""
+        start_timeout_s: how long the first actors may take to start before the run gives up.
+        quiet: keep Ray's own log lines (startup banner, worker output) off the terminal."""
         import ray
 
         if workers < 1:

@@ -75,6 +75,13 @@ class GuidedStrategy(NoveltyMemory):
 
     def __init__(self, space, predictor: Predictor | None, population_size: int, tournament_size: int,
                  max_predictor_share: float | None = None):
+        """predictor: what compares a child with its parent (`evolve plugins` lists them: binary, the
+        paper's discriminator; regression; oracle, for ablations).
+        population_size: individuals alive at once; each new one retires the oldest (aging).
+        tournament_size: individuals drawn at random for each tournament; the fittest is the parent.
+        max_predictor_share: the predictor's seconds (training and inference) as a fraction of the
+        evaluation seconds above which proposals fall back to plain regularized evolution until
+        evaluations have paid for it (null: no bound, the default; see evolve/plugins/guided.py)."""
         if predictor is None:
             raise ValueError("this strategy needs a predictor: pass --predictor binary (or regression, oracle)")
         check_selection(population_size, tournament_size)

@@ -22,8 +22,12 @@ from evolve.plugins.selection_options import check_selection, check_whole_number
 
 class NoveltyRE(NoveltyMemory):
     def __init__(self, space, population_size: int = 100, tournament_size: int = 5, tries: int = 32, per_call: int = 8):
-        """Children are fingerprinted `per_call` at a time (one batched call to the space); those
-        after the first novel one are dropped."""
+        """population_size: individuals alive at once; each new one retires the oldest (aging).
+        tournament_size: individuals drawn at random for each tournament; the fittest is the parent.
+        tries: children made from the parent until one behaves unlike every program proposed before;
+        after this many the last is proposed anyway (PAM-RT's try budget by default: 4 x 8).
+        per_call: children fingerprinted at a time, in one batched call to the space; those after the
+        first novel one are dropped."""
         check_selection(population_size, tournament_size)
         check_whole_number("tries", tries, 1, MAX_TRIES)
         check_whole_number("per_call", per_call, 1, MAX_TRIES)

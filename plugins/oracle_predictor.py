@@ -20,6 +20,8 @@ from evolve.program import Program
 
 class OraclePredictor(Predictor):
     def __init__(self, space, error_rate: float = 0.0, seed: int = 0):
+        """error_rate: the fraction of comparisons answered wrongly at random (0: a perfect oracle).
+        seed: seeds which comparisons are flipped."""
         if not 0.0 <= error_rate <= 1.0:
             raise ValueError(f"error_rate must be in [0, 1], got {error_rate}")
         self.space = space

@@ -48,8 +48,11 @@ class PamRT(GuidedStrategy):
         at 0.75 the online discriminator's accepted children beat their parent about 7 times as often
         as unguided ones, but it accepts only 1 child in 50 (measured on Nguyen-4 after 1,000
         evaluations). `tournaments_per_call` chains are scored per batched predictor call.
-        `max_predictor_share` bounds the predictor's seconds as a fraction of the evaluation seconds
-        (None: no bound; see guided.py)."""
+        chain_length: children in a chain, each one more mutation from the previous.
+        tournaments: tournaments (each a new parent and chain) tried before the best-liked child is
+        taken; chain_length x tournaments is a proposal's try budget.
+        tournaments_per_call: tournaments whose chains are scored in one batched predictor call.
+        threshold: a child is accepted when the predictor's probability that it beats its parent is above this."""
         super().__init__(space, predictor, population_size, tournament_size, max_predictor_share)
         for name, value in (("chain_length", chain_length), ("tournaments", tournaments),
                             ("tournaments_per_call", tournaments_per_call)):

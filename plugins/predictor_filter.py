@@ -29,6 +29,8 @@ class PredictorFilter(GuidedStrategy):
         tournament_size: int = 10,
         candidates: int = 8,
     ):
+        """candidates: children made from the parent (one mutation each); the predictor compares every
+        pair and the one that wins most is evaluated (2 to 64)."""
         super().__init__(space, predictor, population_size, tournament_size)
         check_whole_number("candidates", candidates, 2, MAX_CANDIDATES)
         self.candidates = candidates

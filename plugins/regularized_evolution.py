@@ -15,6 +15,8 @@ class RegularizedEvolution(Strategy):
     # Tournament 5 of 100 solved Nguyen-1 in 10 of 10 seeds (median ~575 evaluations) where 10 of 100
     # solved 7 of 10: milder selection keeps the diversity symbolic regression needs.
     def __init__(self, space, population_size: int = 100, tournament_size: int = 5):
+        """population_size: individuals alive at once; each new one retires the oldest (aging).
+        tournament_size: individuals drawn at random for each tournament; the fittest is the parent."""
         check_selection(population_size, tournament_size)
         self.space = space
         self.population_size = population_size

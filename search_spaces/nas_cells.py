@@ -182,9 +182,13 @@ class NasCells(SearchSpace):
         repeat: "sample" (one of the three training runs at random, as the benchmark's query) or
         "mean" (the mean of the runs, as BANANAS reports). seed: seeds the sampled runs.
         check_crc: check every record's CRCs when the file is read.
-        channels, stacks, cells_per_stack: the trained network (stem channels; doubled per stack).
-        steps, batch, lr, seeds: its training: minibatch steps, batch size, peak learning rate
-        (cosine decay), and how many initialisations are averaged (trained together, vmapped).
+        channels: "trained": the stem's output channels, doubled at each later stack.
+        stacks: "trained": stacks of cells, with a 2x2 max-pool downsampling between stacks.
+        cells_per_stack: "trained": cells in each stack.
+        steps: "trained": minibatch SGD steps of each training run.
+        batch: "trained": images per minibatch.
+        lr: "trained": the peak learning rate (cosine decay to zero over the steps).
+        seeds: "trained": initialisations trained together (vmapped); fitness is their mean accuracy.
         mutation_rate: expected edge flips per 7 slots and op changes per 5 vertices (1.0 as the baseline)."""
         if evaluator not in EVALUATORS:
             raise OptionError(f"unknown evaluator {evaluator!r}; known: {', '.join(EVALUATORS)}")

@@ -54,7 +54,9 @@ class Optimizers(SearchSpace):
         """suite: "train" (what a search optimizes) or "heldout" (generalization check).
         steps: training steps per task; seeds: initialisations per task and learning rate.
         lr_grid: the learning rates tried; each task takes the program's best.
-        seed_with: the seed programs, "all" (SGD, momentum, Adam, Lion), "sgd" or "none"."""
+        seed_with: the seed programs, "all" (SGD, momentum, Adam, Lion), "sgd" or "none".
+        max_nodes: the most nodes an update rule may have, its inputs included (from Adam's size to 400);
+        mutations that would grow a program past it are not made."""
         if suite not in SUITES:
             raise OptionError(f"unknown task suite {suite!r}; known: {', '.join(SUITES)}")
         if not _is_int(steps) or not _is_int(seeds) or steps < 1 or seeds < 1:

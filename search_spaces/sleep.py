@@ -38,7 +38,8 @@ class Sleep(SearchSpace):
         crash_after: int = 0,
         hang_rate: float = 0.0,
     ):
-        """seconds: how long each evaluation waits. crash_after: 0 never crashes."""
+        """seconds: how long each evaluation waits. crash_after: 0 never crashes.
+        max_nodes: the most nodes a program may have, its inputs included."""
         if seconds < 0:
             raise OptionError("seconds must be at least 0")
         for name, rate in (("crash_rate", crash_rate), ("hang_rate", hang_rate)):

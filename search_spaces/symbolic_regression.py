@@ -53,6 +53,8 @@ class SymbolicRegression(SearchSpace):
         """problem: a Nguyen benchmark name ("nguyen-1".."nguyen-12") or a CSV file (a header row, then
         numbers; any extension; ',', ';', tab or '|' between values).
         target: the CSV column to predict (default: the last).
+        max_nodes: the most nodes a program may have, its inputs included (at most 10,000); mutations
+        that would grow a program past it are not made.
         constants: allow constant nodes (default: off for the benchmarks, which are defined without
         them, on for CSV data).
         data_seed: seeds the benchmark's points and the probe points (0 or more).

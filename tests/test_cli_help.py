@@ -57,6 +57,29 @@ def test_plugins_name_lists_options_with_type_default_and_doc(capsys):
     assert "worker died" in options["max_retries"]["doc"] and options["workers"]["flag"] == "--workers"
 
 
+def test_every_shipped_plugin_documents_every_option(capsys):
+    assert main(["plugins", "--json"]) == 0
+    plugins = json.loads(capsys.readouterr().out)["plugins"]
+    for plugin in plugins:
+        assert main(["plugins", plugin["name"], "--json"]) == 0
+        [doc] = json.loads(capsys.readouterr().out)
+        if doc.get("distribution", DISTRIBUTION) != DISTRIBUTION:
+            continue  # a plugin installed from elsewhere is its author's to document
+        for option in doc["options"]:
+            assert option["doc"], f"{plugin['kind']} {plugin['name']}: option {option['name']} is undocumented"
+
+
+def test_options_documented_together_each_get_the_entry():
+    from evolve.plugin_docs import parameter_docs
+
+    class Net:
+        def __init__(self, width: int = 8, depth: int = 2, lr: float = 0.1):
+            """width, depth: the network's shape. lr: the learning rate."""
+
+    assert parameter_docs(Net) == {"width": "the network's shape.", "depth": "the network's shape.",
+                                   "lr": "the learning rate."}
+
+
 def test_plugins_json_lists_every_plugin_and_its_distribution(capsys):
     assert main(["plugins", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
