@@ -88,6 +88,8 @@ def child(strategy: str, problem: str, budget: int, seed: int, predictor_options
             out["buffer_encodings"] = len(predictor.trainer._mirror)
             out["training_layout"] = list(predictor.trainer.layout)
             out["compilations"] = trace_count()
+            out["inference_executables"] = predictor.trainer._score._cache_size()
+            out["training_executables"] = predictor.trainer._train._cache_size()
     return out
 
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from evolve.discriminator import model
-from evolve.discriminator.encoding import SMALLEST_BATCH, GraphEncoder, pad_count
+from evolve.discriminator.encoding import (INFERENCE_SLOTS, SMALLEST_BIN, GraphEncoder, first_fit, inference_bins,
+                                          inference_chunks, pad_count)
 from evolve.discriminator.online import OnlineDiscriminator
 from evolve.plugin_manager import PluginManager, SpaceSpec
 from evolve.population import Individual
@@ -54,23 +55,42 @@ def test_pair_head_is_antisymmetric(space):
     np.testing.assert_allclose(predictor.compare(a, a), 0.5, atol=1e-6)
 
 
-def test_compilations_are_bounded_whatever_the_sizes(space):
-    """One compilation per padded shape (powers of two of bins and of graph slots, bins of 16 or 32
-    node slots), however many calls."""
+def test_inference_compiles_a_few_shapes_whatever_the_batch_and_answers_as_pairs_alone(space):
+    """Batches of 1 to 400 pairs are scored in the shapes of INFERENCE_SLOTS (padded up, or split in
+    chunks of the largest): at most one compilation per shape and bin size, however many calls, and
+    each pair gets the probability it gets scored alone, up to float rounding."""
     predictor = OnlineDiscriminator(space, warmup=0)
-    progs = programs(space, 200, seed=1)
+    progs = programs(space, 500, seed=1)
+    sizes = {pad_count(len(p.pruned().nodes), SMALLEST_BIN) for p in progs}
     rng = np.random.default_rng(0)
     before = model.trace_count()
-    shapes = set()
-    for _ in range(40):
-        k = int(rng.integers(1, 31))
+    for k in [1, 5, 30, 31, 120, 400, *rng.integers(1, 300, size=10)]:
         pick = rng.choice(len(progs), size=2 * k)
         a, b = [progs[i] for i in pick[:k]], [progs[i] for i in pick[k:]]
-        predictor.compare(a, b)
-        unique = list({(p.nodes, p.outputs): p for p in a + b}.values())
-        batch = predictor.encoder.batch(unique, pad_count(max(len(unique), k), SMALLEST_BATCH))
-        shapes.add((batch.nodes.shape, batch.n_node.shape))
-    assert model.trace_count() - before == len(shapes) <= 8
+        together = predictor.compare(a, b)
+        for i in range(0, k, max(1, k // 4)):
+            np.testing.assert_allclose(together[i], predictor.compare([a[i]], [b[i]])[0], atol=1e-5)
+    assert model.trace_count() - before <= len(INFERENCE_SLOTS) * len(sizes)
+
+
+def test_inference_chunks_hold_their_shape():
+    """Each chunk has at most its shape's graph slots of pairs and of programs, and few enough nodes
+    that first fit packs them into the shape's bins; together the chunks cover every pair in order."""
+    rng = np.random.default_rng(3)
+    for _ in range(30):
+        counts = rng.integers(1, 17, size=int(rng.integers(1, 600))).tolist()
+        n = int(rng.integers(1, 700))
+        ia, ib = rng.integers(0, len(counts), size=n).tolist(), rng.integers(0, len(counts), size=n).tolist()
+        chunks = inference_chunks(ia, ib, counts, 16)
+        assert [c.start for c in chunks] == [0] + [c.stop for c in chunks[:-1]] and chunks[-1].stop == n
+        for c in chunks:
+            members = set(c.members)
+            assert {*ia[c.start : c.stop], *ib[c.start : c.stop]} == members and len(members) == len(c.members)
+            assert c.stop - c.start <= c.slots and len(members) <= c.slots and c.slots in INFERENCE_SLOTS
+            bins, _ = first_fit([counts[g] for g in c.members], 16)
+            assert max(bins) < inference_bins(c.slots)
+        if len(chunks) > 1:
+            assert all(c.slots == INFERENCE_SLOTS[-1] for c in chunks)
 
 
 def test_packed_graphs_embed_as_graphs_alone(space):
@@ -158,21 +178,19 @@ def test_background_training_drops_what_it_cannot_keep_up_with(space):
     assert restored.seen == 160 and restored.train_steps == predictor.train_steps
 
 
-def test_background_predictor_compiles_inference_before_it_is_ready_and_reuses_those_shapes(space):
-    """The first training call in the background also compiles inference for large batches; later
-    batches whose own shape was never compiled are padded up to one of those, with the same answers,
-    so a proposal never waits for a compilation."""
-    progs = programs(space, 140, seed=7)
+def test_background_predictor_compiles_inference_before_it_is_ready(space):
+    """The first training call in the background also compiles the shapes inference runs in, so a
+    proposal never waits for a compilation, whatever the size of its batch."""
+    progs = programs(space, 240, seed=7)
+    small = [p for p in progs if len(p.pruned().nodes) <= SMALLEST_BIN]
     predictor = OnlineDiscriminator(space, width=16, heads=2, warmup=100, warmup_steps=5, background=True)
     predictor.observe(individuals(progs[:100], lambda p: len(p.nodes)))
     predictor.settle()
     assert predictor.ready
     before = model.trace_count()
-    pairs = [(progs[100 : 100 + k], progs[120 : 120 + k]) for k in (3, 9, 20)]  # 8, 32 and 64 graph slots
-    padded = [predictor.compare(a, b) for a, b in pairs]
+    for k in (3, 9, 20, 70):
+        predictor.compare(small[:k], small[-k:])
     assert model.trace_count() == before  # nothing compiled on the caller's path
-    for (a, b), p in zip(pairs, padded):  # the same answers as batches of their own shapes
-        np.testing.assert_allclose(p, predictor.trainer.compare(a, b, predictor.inference_watch), atol=1e-5)
 
 
 def test_held_training_skips_the_calls_due_and_close_waits_for_the_running_one(space):

@@ -33,6 +33,10 @@ from evolve.program import Program
 
 SMALLEST_BIN = 16
 SMALLEST_BATCH = 8
+#: graph slots of the shapes inference runs in (each with half as many bins, see `inference_chunks`):
+#: a batch takes the smallest that holds it, or is split into chunks of the largest, so a run compiles
+#: these few shapes per bin size (on Nguyen-4 at 1,500 evaluations: 3 where it compiled 15 of its own)
+INFERENCE_SLOTS = (16, 64, 256)
 #: a batch has at least one bin per this many graph slots (on Nguyen problems 4 to 5 graphs fill a
 #: bin), so its bin count mostly follows its graph slots: fewer shapes, fewer compilations
 BINS_PER_GRAPH_SLOTS = 4
@@ -202,6 +206,48 @@ class GraphEncoder:
         return GraphBatch(nodes.reshape(steps, n_bins, size, -1), node_graph.reshape(steps, n_bins, size),
                           senders.reshape(steps, -1), receivers.reshape(steps, -1),
                           edges.reshape(steps, edge_slots, -1), edge_mask.reshape(steps, -1), n_node)
+
+
+class Chunk(NamedTuple):
+    """Pairs [start, stop) of a batch, the distinct programs they read (positions in the batch's
+    list of distinct programs), and the graph slots of the shape they are scored in."""
+
+    start: int
+    stop: int
+    members: list[int]
+    slots: int
+
+
+def inference_bins(slots: int) -> int:
+    """Bins of the inference shape with `slots` graph slots."""
+    return slots // 2
+
+
+def inference_chunks(ia: Sequence[int], ib: Sequence[int], node_counts: Sequence[int], size: int) -> list[Chunk]:
+    """The pairs (ia[k], ib[k]: positions in a list of distinct programs of `node_counts` nodes) in
+    consecutive chunks, each scored in one shape of `INFERENCE_SLOTS`: the smallest that holds the
+    whole batch, else as many chunks of the largest as it takes. A chunk holds at most `slots` pairs
+    and distinct programs, and at most (bins - 1) * size / 2 nodes, so first fit packs it into the
+    shape's bins (at most one bin it fills is half empty or less). A function of its arguments alone:
+    a resumed run scores in the shapes the first did."""
+    for slots in INFERENCE_SLOTS:
+        budget = (inference_bins(slots) - 1) * size // 2
+        if len(ia) <= slots and len(node_counts) <= slots and sum(node_counts) <= budget:
+            return [Chunk(0, len(ia), list(range(len(node_counts))), slots)]
+    chunks: list[Chunk] = []
+    members: dict[int, None] = {}
+    start = nodes = 0
+    for k, pair in enumerate(zip(ia, ib)):
+        new = [g for g in dict.fromkeys(pair) if g not in members]
+        more = sum(node_counts[g] for g in new)
+        if k - start == slots or len(members) + len(new) > slots or nodes + more > budget:
+            chunks.append(Chunk(start, k, list(members), slots))
+            members, start, nodes = {}, k, 0
+            new, more = list(dict.fromkeys(pair)), sum(node_counts[g] for g in dict.fromkeys(pair))
+        members.update(dict.fromkeys(new))
+        nodes += more
+    chunks.append(Chunk(start, len(ia), list(members), slots))
+    return chunks
 
 
 def first_fit(counts: Sequence[int], size: int) -> tuple[list[int], list[int]]:

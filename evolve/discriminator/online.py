@@ -14,9 +14,9 @@ Where the calls run is the `background` option:
   state of the one that ran on, which exact resume (tests/test_resume.py) relies on.
 - True: on a thread of the predictor's own (JAX releases the GIL while it computes), so proposals
   never wait for training: `compare` uses the parameters of the last finished call. Nor do they
-  wait for compilations: the first call also compiles inference for large batches, and `compare`
-  pads a batch up to a compiled shape when its own was never compiled (on the sleep space a
-  compilation on the proposal path cost 5 s under load, 33 s of 38 in a 300-proposal profile). What a step
+  wait for compilations: the first call also compiles the few shapes inference runs in (programs
+  of up to 16 nodes; on the sleep space a compilation on the proposal path cost 5 s under load,
+  33 s of 38 in a 300-proposal profile). What a step
   samples then depends on how far the search got while the previous call ran, so a run is not
   reproducible step for step, nor is a resume exact. When evaluations come faster than training,
   at most one call waits behind the running one; calls due beyond it are dropped (counted in
@@ -50,12 +50,6 @@ from evolve.discriminator.stopwatch import Stopwatch
 from evolve.population import Individual
 from evolve.predictor import Predictor
 from evolve.program import Program
-
-
-#: graph slots of the inference shapes compiled on the training thread before a predictor that trains
-#: in the background is ready: one proposal's children (PAM-RT: 32 pairs, up to 64 programs) and a
-#: few proposals' at once; `compare` pads smaller batches up to them instead of compiling (seconds)
-WARM_INFERENCE_SLOTS = (64, 256)
 
 
 def training_due(seen: int, train_every: int, slow_down: int) -> bool:
@@ -172,7 +166,7 @@ class OnlineDiscriminator(Predictor):
         if not a:
             return np.zeros(0)
         with self.inference_watch("inference"):
-            p = self.trainer.compare(a, b, self.inference_watch, reuse_shapes=self.background)
+            p = self.trainer.compare(a, b, self.inference_watch)
         self.pairs_compared += len(a)
         return p
 
@@ -254,7 +248,7 @@ class OnlineDiscriminator(Predictor):
             params, opt_state, loss = self.trainer.train(view, first, steps, self.training_watch)
             if self.background and first == 0:
                 # before the predictor is ready: proposals later find these shapes compiled
-                self.trainer.warm_inference(WARM_INFERENCE_SLOTS)
+                self.trainer.warm_inference()
         with self._lock:
             self.trainer.params, self.trainer.opt_state = params, opt_state
             self.train_steps += steps

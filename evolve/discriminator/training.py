@@ -28,7 +28,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from evolve.discriminator.encoding import SMALLEST_BATCH, EncodedProgram, GraphBatch, GraphEncoder, pad_count
+from evolve.discriminator.encoding import (INFERENCE_SLOTS, SMALLEST_BIN, EncodedProgram, GraphBatch, GraphEncoder,
+                                           inference_bins, inference_chunks, pad_count)
 from evolve.discriminator.memory import COMPILER_OPTIONS, release_freed_memory
 from evolve.discriminator.model import Discriminator, trace_count
 from evolve.discriminator.replay import WORST, BufferView, sample
@@ -71,8 +72,6 @@ class Trainer:
         self._score = jax.jit(self._score_pairs, compiler_options=COMPILER_OPTIONS)
         # (bins, bin size) of the training batches, which never shrinks (see _grow_layout)
         self.layout: tuple[int, int] = (0, 0)
-        # inference shapes compiled so far, (graph slots, bins, bin size): what `compare` may reuse
-        self._scored_shapes: set[tuple[int, int, int]] = set()
         # the encodings of the buffer's last programs, in buffer order, as of `_mirrored` additions
         self._mirror: list[EncodedProgram] = []
         self._mirrored = 0
@@ -182,55 +181,49 @@ class Trainer:
         return optax.apply_updates(params, updates), opt_state, loss
 
     # ------------------------------------------------------------------ inference
-    def compare(self, a: Sequence[Program], b: Sequence[Program], watch: Stopwatch, reuse_shapes: bool = False) -> np.ndarray:
-        """P(a[i] better than b[i]): each distinct program embedded once, all pairs in one call, with
-        the parameters of the last training call installed. Encoding is timed on `watch`.
+    def compare(self, a: Sequence[Program], b: Sequence[Program], watch: Stopwatch) -> np.ndarray:
+        """P(a[i] better than b[i]): each distinct program embedded once per chunk of pairs, with the
+        parameters of the last training call installed. Encoding is timed on `watch`.
 
-        With `reuse_shapes`, a batch whose shape was never compiled is padded up to the smallest
-        compiled shape it fits (more graph slots and bins, the same bin size), so the caller does
-        not wait seconds for a compilation; padding changes no probability beyond float rounding,
-        but the shape then depends on what was compiled before, so exact reproducibility needs it off."""
+        The pairs are scored in the few shapes of `INFERENCE_SLOTS` (encoding.inference_chunks), padded
+        up or split in chunks: each shape compiled keeps a few MB, and a batch of any size in a shape of
+        its own compiled most of them. Padding and chunks change no probability beyond float rounding
+        (a graph's embedding is computed from its own node slots alone)."""
         params = self.params
         with watch("encoding"):
             index: dict[tuple, int] = {}
             ia = [index.setdefault((p.nodes, p.outputs), len(index)) for p in a]
             ib = [index.setdefault((p.nodes, p.outputs), len(index)) for p in b]
             unique = list({(p.nodes, p.outputs): p for p in (*a, *b)}.values())
-            n = len(a)
-            slots = pad_count(max(len(unique), n), SMALLEST_BATCH)
-            graph = self.encoder.batch(unique, slots)
-            if reuse_shapes:
-                graph = self._compiled_fit(unique, graph)
-            slots = graph.n_node.shape[0]
-            pairs = np.zeros((2, slots), np.int32)
-            pairs[0, :n], pairs[1, :n] = ia, ib
+            encoded = self.encoder.encode_many(unique)
+            counts = [e.n_node for e in encoded]
+            size = pad_count(max(counts), SMALLEST_BIN)
+            chunks = inference_chunks(ia, ib, counts, size)
+        out = np.empty(len(a))
         traced = trace_count()
-        p = np.asarray(self._score(params, graph, pairs[0], pairs[1]))[:n].astype(np.float64)
+        for chunk in chunks:
+            with watch("encoding"):
+                graph = GraphBatch(*(x[0] for x in self.encoder.pack([[encoded[g] for g in chunk.members]], chunk.slots,
+                                                                     inference_bins(chunk.slots), size)))
+                local = {g: k for k, g in enumerate(chunk.members)}
+                pairs = np.zeros((2, chunk.slots), np.int32)
+                n = chunk.stop - chunk.start
+                pairs[0, :n] = [local[g] for g in ia[chunk.start : chunk.stop]]
+                pairs[1, :n] = [local[g] for g in ib[chunk.start : chunk.stop]]
+            out[chunk.start : chunk.stop] = np.asarray(self._score(params, graph, pairs[0], pairs[1]))[:n]
         if trace_count() != traced:
             release_freed_memory()
-        self._scored_shapes.add(_shape(graph))
-        return p
+        return out
 
-    def warm_inference(self, slots: Sequence[int]) -> None:
-        """Compile inference for batches of these graph slots (half as many bins of the smallest
-        size: room for programs of 8 nodes on average), so that `compare` with `reuse_shapes`
-        finds them compiled. Touches no shared encoder state (safe from a training thread)."""
+    def warm_inference(self) -> None:
+        """Compile inference in the shapes of `INFERENCE_SLOTS` for programs of up to 16 nodes, so
+        that `compare` finds them compiled. Touches no shared encoder state (safe from a training thread)."""
         encoded = self.encoder.encode_uncached([_smallest_program(self.encoder)])
-        for n in slots:
-            graph = GraphBatch(*(x[0] for x in self.encoder.pack([encoded], n, n // 2)))
+        for n in INFERENCE_SLOTS:
+            graph = GraphBatch(*(x[0] for x in self.encoder.pack([encoded], n, inference_bins(n))))
             pairs = np.zeros((2, n), np.int32)
             np.asarray(self._score(self.params, graph, pairs[0], pairs[1]))
-            self._scored_shapes.add(_shape(graph))
         release_freed_memory()
-
-    def _compiled_fit(self, unique: Sequence[Program], graph: GraphBatch) -> GraphBatch:
-        """`graph`, or the same programs laid out in the smallest compiled shape they fit."""
-        slots, bins, size = _shape(graph)
-        fits = [s for s in list(self._scored_shapes) if s[2] == size and s[0] >= slots and s[1] >= bins]
-        if (slots, bins, size) in self._scored_shapes or not fits:
-            return graph
-        slots, bins, _ = min(fits, key=lambda s: (s[1], s[0]))
-        return self.encoder.batch(unique, slots, bins)
 
     def _score_pairs(self, params, graph, ia, ib):
         e = self.model.apply(params, graph, method=Discriminator.embed)
@@ -240,11 +233,6 @@ class Trainer:
             values = self.model.apply(params, e, method=Discriminator.value)
             logits = (values[ia] - values[ib]) * 10.0  # rank differences of ~0.1 are confident
         return jax.nn.sigmoid(logits)
-
-
-def _shape(graph: GraphBatch) -> tuple[int, int, int]:
-    """(graph slots, bins, bin size) of one batch."""
-    return graph.n_node.shape[0], graph.nodes.shape[0], graph.nodes.shape[1]
 
 
 def _smallest_program(encoder: GraphEncoder) -> Program:
