@@ -16,12 +16,13 @@ The interface between the grammar (rl_losses, rl_ops) and the DQN that trains wi
   target network at s_tm1 or at s_t. `loss` computes the four before the program runs, and lowering
   turns each such node into an op that reads its list (`run_vocabulary`). Only a `q_values` node
   reading a state the program computed (abs(s_tm1), r·s_t, ...) applies the network inside the
-  interpreter's `lax.switch`. That matters because under `grad` a switch keeps, at every node, the
-  residuals of every branch (for the network: its parameters and activations, ~17,000 of the ~23,000
-  numbers a node stored); moving it out cuts an update's loss and gradient 1.9-2.8x (rl_eval.py). A
-  program with no such node trains with `make_loss(..., q_of_computed_states=False)`, whose switch
-  holds no network at all (such a node would give NaN there); `LossArrays.applies_network_inside`
-  tells which.
+  interpreter's `lax.switch`. The interpreter runs with `recompute_gradients=True`
+  (evolve.interpreter): its backward pass recomputes each node's op from the values the node read,
+  so no branch keeps residuals. A network inside still costs: the backward pass then carries the
+  cotangent of both networks' parameters (~9,500 numbers) through every node. A program with no
+  such node trains with `make_loss(..., q_of_computed_states=False)`, whose context holds no
+  network at all (such a node would give NaN there); `LossArrays.applies_network_inside` tells
+  which. Figures in benchmarks/rl_eval.py's results.
 * batch: dict of s_tm1 [B, obs_dim] float32, a_tm1 [B] int32, r_t [B] float32, discount_t [B]
   float32 (the environment's discount times gamma, 0 at a terminal step), s_t [B, obs_dim] float32.
 * The program's output is the loss of each transition; `loss` is its mean over the batch, as the
@@ -60,11 +61,13 @@ QApply = Callable[[Any, jax.Array], jax.Array]
 Batch = dict
 
 
+@jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
 class QNetworks:
-    """The interpreter's context for `q_values`: applies the online or the target network."""
+    """The interpreter's context for `q_values`: applies the online or the target network (a
+    pytree: the interpreter differentiates with respect to its parameters)."""
 
-    q_apply: QApply
+    q_apply: QApply = dataclasses.field(metadata={"static": True})
     online: Any
     target: Any
 
@@ -78,6 +81,7 @@ class QNetworks:
 PRECOMPUTED_Q = ((Q_PARAM, S_TM1), (Q_PARAM, S_T), (Q_TARG_PARAM, S_TM1), (Q_TARG_PARAM, S_T))
 
 
+@jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
 class QValues:
     """The interpreter's context: the four precomputed Q-value lists (PRECOMPUTED_Q's order), and
@@ -167,9 +171,9 @@ def make_per_sample_loss(vocab: Vocabulary, q_apply: QApply, q_of_computed_state
     """per_sample(program_arrays, online_params, target_params, batch) -> loss of each transition [B].
 
     q_of_computed_states: whether the network may run inside the interpreter, for a `q_values` node
-    reading a state the program computed; without it such a node gives NaN, and the switch is
-    cheaper (module docstring)."""
-    interpreter = Interpreter(run_vocabulary(vocab))
+    reading a state the program computed; without it such a node gives NaN, and the backward pass
+    is cheaper (module docstring)."""
+    interpreter = Interpreter(run_vocabulary(vocab), recompute_gradients=True)
     networks_of = (lambda online, target: QNetworks(q_apply, online, target)) if q_of_computed_states else (lambda online, target: None)
 
     def per_sample(program, online, target, batch):
