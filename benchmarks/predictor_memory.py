@@ -32,6 +32,22 @@ after against 4 s before: the machine's load). With today's defaults (label "aft
 no attention, training spread out with slow_down 250) PAM-RT peaks at 585 MB (2.50x) and 714 MB
 (3.02x).
 
+Inference in 4 shapes (labels "inference in 3 shapes", then "inference in 4 shapes", today's
+defaults): a PAM-RT run's 132 compare calls at 1,500 evaluations (median 281 pairs, 292 programs,
+124 bins) compiled 15 shapes of their own; they are now padded up to, or split in chunks of, the
+shapes of encoding.INFERENCE_SHAPES, with the same probabilities (bit-identical on 883 pairs). PAM-RT
+peaks at 477 MB (2.03x RE's 234) at 1,500 evaluations. Where the rest goes, measured in one run
+(RSS after each phase, mallinfo2, /proc/self/smaps): JAX with its CPU backend, flax and optax 212
+MB before anything is built (RE's whole peak is 234: its interpreter is JAX too); the built
+predictor +35 MB (+78 MB for a moment while `init` compiles; 18 MB of it is JAX's caches of that
+compilation); the first training compilation +65 MB (+120 for a moment); the 4 inference
+executables 15-25 MB; the training layout growing from 16 to 32 bins compiles the training scan a
+second time, and that compilation (+50 MB for a moment) sets the peak; Python objects 33 MB
+(tracemalloc: encodings 10.5 MB, programs 4.6 MB, JAX's tracing 10 MB); and malloc holds 90-160 MB
+free in its heaps in pieces too small to give back (fragmentation by the compilations: fewer
+compilations, less of it). No XLA option tried made an executable smaller or a compilation's
+transient lower (parallel codegen split 1, backend optimization level 1).
+
     python benchmarks/predictor_memory.py [--problem nguyen-4] [--budgets 1500 5000] [--strategies re pam-rt]
 
 Writes results/predictor_memory.json and results/predictor_memory.png.

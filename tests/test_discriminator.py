@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from evolve.discriminator import model
-from evolve.discriminator.encoding import (INFERENCE_SLOTS, SMALLEST_BIN, GraphEncoder, first_fit, inference_bins,
-                                          inference_chunks, pad_count)
+from evolve.discriminator.encoding import INFERENCE_SHAPES, SMALLEST_BIN, GraphEncoder, first_fit, inference_chunks, pad_count
 from evolve.discriminator.online import OnlineDiscriminator
 from evolve.plugin_manager import PluginManager, SpaceSpec
 from evolve.population import Individual
@@ -56,7 +55,7 @@ def test_pair_head_is_antisymmetric(space):
 
 
 def test_inference_compiles_a_few_shapes_whatever_the_batch_and_answers_as_pairs_alone(space):
-    """Batches of 1 to 400 pairs are scored in the shapes of INFERENCE_SLOTS (padded up, or split in
+    """Batches of 1 to 400 pairs are scored in the shapes of INFERENCE_SHAPES (padded up, or split in
     chunks of the largest): at most one compilation per shape and bin size, however many calls, and
     each pair gets the probability it gets scored alone, up to float rounding."""
     predictor = OnlineDiscriminator(space, warmup=0)
@@ -70,27 +69,32 @@ def test_inference_compiles_a_few_shapes_whatever_the_batch_and_answers_as_pairs
         together = predictor.compare(a, b)
         for i in range(0, k, max(1, k // 4)):
             np.testing.assert_allclose(together[i], predictor.compare([a[i]], [b[i]])[0], atol=1e-5)
-    assert model.trace_count() - before <= len(INFERENCE_SLOTS) * len(sizes)
+    assert model.trace_count() - before <= len(INFERENCE_SHAPES) * len(sizes)
 
 
 def test_inference_chunks_hold_their_shape():
-    """Each chunk has at most its shape's graph slots of pairs and of programs, and few enough nodes
-    that first fit packs them into the shape's bins; together the chunks cover every pair in order."""
+    """Each chunk has at most its shape's graph slots of pairs and of programs, packed by first fit
+    into its bins; together the chunks cover every pair in order; a batch that fits one shape is one
+    chunk of the smallest that holds it."""
     rng = np.random.default_rng(3)
     for _ in range(30):
         counts = rng.integers(1, 17, size=int(rng.integers(1, 600))).tolist()
-        n = int(rng.integers(1, 700))
-        ia, ib = rng.integers(0, len(counts), size=n).tolist(), rng.integers(0, len(counts), size=n).tolist()
+        n = len(counts) + int(rng.integers(0, 300))  # every program in some pair, as compare's are
+        ia, ib = rng.permutation(np.resize(np.arange(len(counts)), n)).tolist(), rng.integers(0, len(counts), size=n).tolist()
         chunks = inference_chunks(ia, ib, counts, 16)
         assert [c.start for c in chunks] == [0] + [c.stop for c in chunks[:-1]] and chunks[-1].stop == n
         for c in chunks:
             members = set(c.members)
             assert {*ia[c.start : c.stop], *ib[c.start : c.stop]} == members and len(members) == len(c.members)
-            assert c.stop - c.start <= c.slots and len(members) <= c.slots and c.slots in INFERENCE_SLOTS
-            bins, _ = first_fit([counts[g] for g in c.members], 16)
-            assert max(bins) < inference_bins(c.slots)
+            assert (c.slots, c.bins) in INFERENCE_SHAPES and c.stop - c.start <= c.slots and len(members) <= c.slots
+            assert c.placed == first_fit([counts[g] for g in c.members], 16) and max(c.placed[0]) < c.bins
         if len(chunks) > 1:
-            assert all(c.slots == INFERENCE_SLOTS[-1] for c in chunks)
+            assert all((c.slots, c.bins) == INFERENCE_SHAPES[-1] for c in chunks)
+            assert sum(c.stop - c.start for c in chunks) / len(chunks) > 50  # chunks are filled, not pair by pair
+        else:
+            needed = max(first_fit(counts, 16)[0]) + 1
+            smaller = [s for s in INFERENCE_SHAPES if s[1] < chunks[0].bins]
+            assert all(max(n, len(counts)) > slots or needed > bins for slots, bins in smaller)
 
 
 def test_packed_graphs_embed_as_graphs_alone(space):

@@ -33,10 +33,13 @@ from evolve.program import Program
 
 SMALLEST_BIN = 16
 SMALLEST_BATCH = 8
-#: graph slots of the shapes inference runs in (each with half as many bins, see `inference_chunks`):
-#: a batch takes the smallest that holds it, or is split into chunks of the largest, so a run compiles
-#: these few shapes per bin size (on Nguyen-4 at 1,500 evaluations: 3 where it compiled 15 of its own)
-INFERENCE_SLOTS = (16, 64, 256)
+#: (graph slots, bins) of the shapes inference runs in: a batch takes the smallest that holds it, or
+#: is split in chunks of the largest (`inference_chunks`), so a run compiles these few shapes per bin
+#: size (on Nguyen-4 at 1,500 evaluations: 4 where batches in shapes of their own compiled 15). A
+#: call costs about its bins (on this machine 0.6 ms for 4, 1.4 for 16, 2.5 for 32, 9.5 for 128;
+#: graph slots cost little); one PAM-RT proposal is 32 pairs (up to 64 programs), and with many
+#: evaluations in flight most calls are batches of 100 to 400 programs
+INFERENCE_SHAPES = ((32, 8), (64, 16), (128, 32), (512, 128))
 #: a batch has at least one bin per this many graph slots (on Nguyen problems 4 to 5 graphs fill a
 #: bin), so its bin count mostly follows its graph slots: fewer shapes, fewer compilations
 BINS_PER_GRAPH_SLOTS = 4
@@ -160,7 +163,7 @@ class GraphEncoder:
         return GraphBatch(*(a[0] for a in self.pack([encoded], pad_count(len(encoded), min_graphs), min_bins)))
 
     def pack(self, groups: Sequence[Sequence[EncodedProgram | None]], n_graphs: int, min_bins: int = 0,
-             min_size: int = 0) -> GraphBatch:
+             min_size: int = 0, placed: Sequence[tuple[list[int], list[int]]] | None = None) -> GraphBatch:
         """Each group (a list of encodings; None is an empty graph slot) as a batch of `n_graphs`
         graph slots, at least `min_bins` bins of at least `min_size` node slots, all of one shape,
         stacked on a leading axis. The
@@ -170,7 +173,8 @@ class GraphEncoder:
         if max((len(group) for group in groups), default=0) > n_graphs:
             raise ValueError(f"a group of more than {n_graphs} graphs")
         size = pad_count(max(present + [1, min_size]), SMALLEST_BIN)
-        placed = [first_fit([0 if e is None else e.n_node for e in group], size) for group in groups]
+        if placed is None:  # or given: what first_fit gave for each group (with bins of this size)
+            placed = [first_fit([0 if e is None else e.n_node for e in group], size) for group in groups]
         needed = max([max(bins, default=-1) + 1 for bins, _ in placed] + [1])
         n_bins = pad_count(max(needed, n_graphs // BINS_PER_GRAPH_SLOTS, min_bins), 4)
         edge_slots = n_bins * size * 2 * self.max_arity
@@ -209,45 +213,73 @@ class GraphEncoder:
 
 
 class Chunk(NamedTuple):
-    """Pairs [start, stop) of a batch, the distinct programs they read (positions in the batch's
-    list of distinct programs), and the graph slots of the shape they are scored in."""
+    """Pairs [start, stop) of a batch; the distinct programs they read (positions in the batch's list
+    of distinct programs) and the bin and offset of each, packed by first fit; the shape they are
+    scored in."""
 
     start: int
     stop: int
     members: list[int]
+    placed: tuple[list[int], list[int]]
     slots: int
-
-
-def inference_bins(slots: int) -> int:
-    """Bins of the inference shape with `slots` graph slots."""
-    return slots // 2
+    bins: int
 
 
 def inference_chunks(ia: Sequence[int], ib: Sequence[int], node_counts: Sequence[int], size: int) -> list[Chunk]:
-    """The pairs (ia[k], ib[k]: positions in a list of distinct programs of `node_counts` nodes) in
-    consecutive chunks, each scored in one shape of `INFERENCE_SLOTS`: the smallest that holds the
-    whole batch, else as many chunks of the largest as it takes. A chunk holds at most `slots` pairs
-    and distinct programs, and at most (bins - 1) * size / 2 nodes, so first fit packs it into the
-    shape's bins (at most one bin it fills is half empty or less). A function of its arguments alone:
-    a resumed run scores in the shapes the first did."""
-    for slots in INFERENCE_SLOTS:
-        budget = (inference_bins(slots) - 1) * size // 2
-        if len(ia) <= slots and len(node_counts) <= slots and sum(node_counts) <= budget:
-            return [Chunk(0, len(ia), list(range(len(node_counts))), slots)]
+    """The pairs (ia[k], ib[k]: positions in a list of distinct programs of `node_counts` nodes,
+    none above `size`) in consecutive chunks, each scored in one shape of `INFERENCE_SHAPES`: the
+    smallest that holds the whole batch (its pairs and programs in the graph slots, the programs
+    packed by first fit in the bins), else chunks of the largest, each filled pair by pair while its
+    programs still fit. A function of its arguments alone: a resumed run scores in the shapes the
+    first did."""
+    n, programs = len(ia), len(node_counts)
+    slots, bins = INFERENCE_SHAPES[-1]
+    if max(n, programs) <= slots and sum(node_counts) <= bins * size:
+        placed = first_fit(node_counts, size)
+        needed = max(placed[0], default=0) + 1
+        for slots, bins in INFERENCE_SHAPES:
+            if max(n, programs) <= slots and needed <= bins:
+                return [Chunk(0, n, list(range(programs)), placed, slots, bins)]
     chunks: list[Chunk] = []
-    members: dict[int, None] = {}
-    start = nodes = 0
+    start, members, fill = 0, {}, []
     for k, pair in enumerate(zip(ia, ib)):
         new = [g for g in dict.fromkeys(pair) if g not in members]
-        more = sum(node_counts[g] for g in new)
-        if k - start == slots or len(members) + len(new) > slots or nodes + more > budget:
-            chunks.append(Chunk(start, k, list(members), slots))
-            members, start, nodes = {}, k, 0
-            new, more = list(dict.fromkeys(pair)), sum(node_counts[g] for g in dict.fromkeys(pair))
+        trial = _placed_online(fill, [node_counts[g] for g in new], size, bins)
+        if k - start == slots or len(members) + len(new) > slots or trial is None:
+            chunks += _fitted(start, k, list(members), node_counts, size, ia, ib)
+            start, members, new = k, {}, list(dict.fromkeys(pair))
+            trial = _placed_online([], [node_counts[g] for g in new], size, bins)
         members.update(dict.fromkeys(new))
-        nodes += more
-    chunks.append(Chunk(start, len(ia), list(members), slots))
-    return chunks
+        fill = trial
+    return chunks + _fitted(start, n, list(members), node_counts, size, ia, ib)
+
+
+def _placed_online(fill: list[int], counts: Sequence[int], size: int, bins: int) -> list[int] | None:
+    """The bins' fill after adding graphs of `counts` nodes, each to the first bin with room; None
+    if that takes more than `bins` bins."""
+    fill = list(fill)
+    for n in counts:
+        b = next((b for b, used in enumerate(fill) if used + n <= size), len(fill))
+        if b == len(fill):
+            if b == bins:
+                return None
+            fill.append(0)
+        fill[b] += n
+    return fill
+
+
+def _fitted(start: int, stop: int, members: list[int], node_counts: Sequence[int], size: int, ia, ib) -> list[Chunk]:
+    """Pairs [start, stop) as a chunk of the largest shape, packed by first fit largest first (what
+    `pack` lays out), or as two halves where that packing needs more bins (rare: filled online,
+    smallest first can pack tighter)."""
+    slots, bins = INFERENCE_SHAPES[-1]
+    placed = first_fit([node_counts[g] for g in members], size)
+    if max(placed[0], default=0) < bins or stop - start == 1:
+        return [Chunk(start, stop, members, placed, slots, bins)]
+    mid = (start + stop) // 2
+    halves = [list(dict.fromkeys(g for pair in zip(ia[a:b], ib[a:b]) for g in pair)) for a, b in ((start, mid), (mid, stop))]
+    return (_fitted(start, mid, halves[0], node_counts, size, ia, ib)
+            + _fitted(mid, stop, halves[1], node_counts, size, ia, ib))
 
 
 def first_fit(counts: Sequence[int], size: int) -> tuple[list[int], list[int]]:

@@ -27,10 +27,13 @@ still due, the training batches' layout (which never shrinks, so a resumed run t
 the first would have) and the buffer's programs as JSON. No pickle, so a checkpoint cannot carry code.
 
 Memory is bounded: the buffer (`buffer_size` programs) with one encoding each, and the encodings of
-the last 4,096 programs compared (on Nguyen problems an encoding is well under 1 KB): 3,400 more
-programs in the buffer cost a run 82 MB in all. Most of a run's memory is compiled code (about 30
-MB per training shape, 6 MB per inference shape), so training compiles one shape at a time (see
-training.py) and compilations give back what they freed (memory.py);
+the last 4,096 programs compared. On Nguyen problems an encoding (four small arrays) takes about 1.8
+KB with its Python objects (tracemalloc: 10.5 MB for the 5,700 a 1,500-evaluation run holds), so
+both at their bounds hold about 16 MB (measured before inference was bucketed, 3,400 more programs
+in the buffer cost a 5,000-evaluation run 82 MB in all: most of it came with more compilations). Most of a run's memory is compiled code (about 30
+MB per training shape, 3-6 MB per inference shape), so training compiles one shape at a time (see
+training.py), inference runs in 4 shapes (encoding.INFERENCE_SHAPES) and compilations give back
+what they freed (memory.py);
 benchmarks/predictor_memory.py measures a run's peak against regularized evolution's.
 
 JAX, flax and optax are imported when a discriminator is built, not with this module: the

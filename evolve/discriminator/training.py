@@ -28,8 +28,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from evolve.discriminator.encoding import (INFERENCE_SLOTS, SMALLEST_BIN, EncodedProgram, GraphBatch, GraphEncoder,
-                                           inference_bins, inference_chunks, pad_count)
+from evolve.discriminator.encoding import (INFERENCE_SHAPES, SMALLEST_BIN, EncodedProgram, GraphBatch, GraphEncoder,
+                                           inference_chunks, pad_count)
 from evolve.discriminator.memory import COMPILER_OPTIONS, release_freed_memory
 from evolve.discriminator.model import Discriminator, trace_count
 from evolve.discriminator.replay import WORST, BufferView, sample
@@ -185,7 +185,7 @@ class Trainer:
         """P(a[i] better than b[i]): each distinct program embedded once per chunk of pairs, with the
         parameters of the last training call installed. Encoding is timed on `watch`.
 
-        The pairs are scored in the few shapes of `INFERENCE_SLOTS` (encoding.inference_chunks), padded
+        The pairs are scored in the few shapes of `INFERENCE_SHAPES` (encoding.inference_chunks), padded
         up or split in chunks: each shape compiled keeps a few MB, and a batch of any size in a shape of
         its own compiled most of them. Padding and chunks change no probability beyond float rounding
         (a graph's embedding is computed from its own node slots alone)."""
@@ -204,7 +204,7 @@ class Trainer:
         for chunk in chunks:
             with watch("encoding"):
                 graph = GraphBatch(*(x[0] for x in self.encoder.pack([[encoded[g] for g in chunk.members]], chunk.slots,
-                                                                     inference_bins(chunk.slots), size)))
+                                                                     chunk.bins, size, [chunk.placed])))
                 local = {g: k for k, g in enumerate(chunk.members)}
                 pairs = np.zeros((2, chunk.slots), np.int32)
                 n = chunk.stop - chunk.start
@@ -216,11 +216,11 @@ class Trainer:
         return out
 
     def warm_inference(self) -> None:
-        """Compile inference in the shapes of `INFERENCE_SLOTS` for programs of up to 16 nodes, so
+        """Compile inference in the shapes of `INFERENCE_SHAPES` for programs of up to 16 nodes, so
         that `compare` finds them compiled. Touches no shared encoder state (safe from a training thread)."""
         encoded = self.encoder.encode_uncached([_smallest_program(self.encoder)])
-        for n in INFERENCE_SLOTS:
-            graph = GraphBatch(*(x[0] for x in self.encoder.pack([encoded], n, inference_bins(n))))
+        for n, bins in INFERENCE_SHAPES:
+            graph = GraphBatch(*(x[0] for x in self.encoder.pack([encoded], n, bins)))
             pairs = np.zeros((2, n), np.int32)
             np.asarray(self._score(self.params, graph, pairs[0], pairs[1]))
         release_freed_memory()
