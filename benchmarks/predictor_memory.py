@@ -36,7 +36,8 @@ Inference in 4 shapes (labels "inference in 3 shapes", then "inference in 4 shap
 defaults): a PAM-RT run's 132 compare calls at 1,500 evaluations (median 281 pairs, 292 programs,
 124 bins) compiled 15 shapes of their own; they are now padded up to, or split in chunks of, the
 shapes of encoding.INFERENCE_SHAPES, with the same probabilities (bit-identical on 883 pairs). PAM-RT
-peaks at 477 MB (2.03x RE's 234) at 1,500 evaluations. Where the rest goes, measured in one run
+peaks at 477 MB (2.03x RE's 234) at 1,500 evaluations and 548 MB (2.31x RE's 237) at 5,000
+(label "inference in 4 shapes, 5000"; 585 and 714 MB before). Where the rest goes, measured in one run
 (RSS after each phase, mallinfo2, /proc/self/smaps): JAX with its CPU backend, flax and optax 212
 MB before anything is built (RE's whole peak is 234: its interpreter is JAX too); the built
 predictor +35 MB (+78 MB for a moment while `init` compiles; 18 MB of it is JAX's caches of that
