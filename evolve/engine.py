@@ -19,6 +19,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
+import inspect
 import logging
 import math
 import time
@@ -405,9 +406,23 @@ def prepare(config: RunConfig, plugins: PluginManager | None = None) -> RunConfi
     plugins.lookup("strategy", config.strategy)
     plugins.lookup("executor", config.executor)
     if config.predictor is not None:
-        plugins.lookup("predictor", config.predictor)
+        config = _background_training_where_order_is_lost(config, plugins)
     grammar = plugins.make_space(plugins.space_spec(config.space, config.space_options))  # checks the options
     return dataclasses.replace(config, space_options=grammar.options_to_store(config.space_options))
+
+
+def _background_training_where_order_is_lost(config: RunConfig, plugins: PluginManager) -> RunConfig:
+    """On an executor whose results come back in completion order (Ray), a run is not reproducible
+    step for step anyway, and a predictor training on the proposal path caps the cluster's throughput
+    (issue 12: 27 ms per proposal caps it at ~37 proposals a second); so a predictor that can train in
+    the background does, unless the run's options set `background`. Stored with the run's config, so
+    `evolve show` says so and a resume does the same."""
+    predictor = plugins.lookup("predictor", config.predictor)
+    if (getattr(plugins.lookup("executor", config.executor), "completes_out_of_order", False)
+            and "background" not in config.predictor_options
+            and "background" in inspect.signature(predictor).parameters):
+        config = dataclasses.replace(config, predictor_options={**config.predictor_options, "background": True})
+    return config
 
 
 def resumable(store: Store, run_id: int) -> RunRecord:

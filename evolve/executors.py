@@ -40,6 +40,12 @@ class WorkResult:
 class Executor(abc.ABC):
     """Constructed as `cls(space_spec, workers=W, **options)`."""
 
+    #: True where results arrive in the order evaluations finish elsewhere (other processes or
+    #: machines), so a run is not reproducible step for step whatever the strategy does. A guided run
+    #: on such an executor trains its predictor in the background unless its options say otherwise
+    #: (`engine.prepare`): proposals then never wait for training.
+    completes_out_of_order: bool = False
+
     @abc.abstractmethod
     def submit(self, items: Sequence[WorkItem]) -> None:
         """Start evaluating these items (never blocks on their results)."""

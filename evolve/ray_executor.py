@@ -169,6 +169,8 @@ class _Call:
 class RayExecutor(Executor):
     """Constructed as `RayExecutor(space_spec, workers=W, **options)` (`--executor-opt k=v`)."""
 
+    completes_out_of_order = True
+
     def __init__(
         self,
         space_spec: SpaceSpec,

@@ -16,7 +16,7 @@ import pytest
 
 from watch import wait_until_recorded
 
-from evolve.engine import start_run
+from evolve.engine import prepare, start_run
 from evolve.executors import WorkItem
 from evolve.plugin_manager import PluginManager, SpaceSpec
 from evolve.ray_executor import RayExecutor
@@ -149,3 +149,14 @@ def test_address_mistakes_end_in_one_line(tmp_path, extra, message):
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert done.stderr.startswith(message) and len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("executor, options, background", [
+    ("ray", {}, True),  # results come back in completion order: training leaves the proposal path
+    ("ray", {"background": False}, False),  # a run's own choice is kept
+    ("serial", {}, None),  # reproducible step for step: training stays in `observe`
+])
+def test_guided_runs_on_ray_train_their_predictor_in_the_background(executor, options, background):
+    config = prepare(RunConfig("symbolic-regression", {"problem": "nguyen-1"}, "pam-rt", {}, None, options, executor))
+    assert config.predictor == "binary"
+    assert config.predictor_options.get("background") == background
