@@ -34,5 +34,17 @@ def table(rows: list[list], header: list[str]) -> str:
     return "\n".join(lines)
 
 
+def key_value_options(pairs: list[str]) -> dict:
+    """--space-opt KEY=VALUE pairs as a dict, values parsed as JSON where they parse."""
+    out = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
 def _machine() -> dict:
     return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}

@@ -2,8 +2,8 @@
 its mutated children (a chain of 1 to 4 mutations), on programs it has never seen.
 
 For each seed: run regularized evolution to `--evaluations`, train a fresh predictor on what it
-evaluated (exactly as online training would have, in order), then draw 300 tournament parents from
-the last population, mutate each into a chain of 4 children, evaluate every child for its true
+evaluated (exactly as online training would have, in order), then draw `--parents` tournament parents
+from the last population, mutate each into a chain of 4 children, evaluate every child for its true
 fitness, and score the predictor on them. Children whose behaviour was already seen are left out
 (guided strategies skip them), and so are ties. Reported per predictor configuration:
 
@@ -11,6 +11,12 @@ fitness, and score the predictor on them. Children whose behaviour was already s
   precision@3% the share of the 3% best-liked children that really beat their parent
   base rate    the share of all (novel) children that beat their parent: what unguided mutation gets
   train s      seconds of training for the whole run
+
+and per seed, what the judged children are: the shares that are novel, tied with their parent
+(among the novel), and failed evaluations, and how many pairs the AUC is computed on.
+
+Any space: `--space optimizers --space-opt seed_with=sgd --population 20 --tournament 4` judges the
+optimizer search as `speedup.py` runs it (the default is Nguyen-4 with population 100, tournament 10).
 
 Writes benchmarks/results/discriminator_quality.json and .png (`--out` names another pair, and
 `--configurations 0` runs the default configuration alone). Run it niced:
@@ -27,7 +33,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import figure_path, save_json, table  # noqa: E402
+from common import figure_path, key_value_options, save_json, table  # noqa: E402
 from evolve.discriminator.replay import WORST  # noqa: E402
 from evolve.engine import start_run  # noqa: E402
 from evolve.plugin_manager import PluginManager  # noqa: E402
@@ -61,50 +67,65 @@ def auc(scores: np.ndarray, positive: np.ndarray) -> float:
     return float((pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean())
 
 
-def judged_pairs(problem: str, evaluations: int, seed: int):
-    """An RE run's individuals, and 300 x 4 (parent, child, child is better) from its last population."""
+def judged_pairs(args: argparse.Namespace, seed: int):
+    """An RE run's individuals, and `parents` x 4 (parent, child, ...) from its last population."""
     store = Store(":memory:")
-    config = RunConfig("symbolic-regression", {"problem": problem}, "regularized-evolution",
-                       {"population_size": 100, "tournament_size": 10}, None, {}, "serial", {}, 1, evaluations, seed)
+    config = RunConfig(args.space, key_value_options(args.space_opt), "regularized-evolution",
+                       {"population_size": args.population, "tournament_size": args.tournament}, None, {},
+                       "serial", {}, 1, args.evaluations, seed)
     engine = start_run(store, config)
     engine.execute()
     individuals = [ind for ind in store.individuals(engine.run.id) if not ind.cached]
     space = engine.space
     rng = np.random.default_rng(seed + 1000)
-    population = individuals[-100:]
-    fitness = np.array([ind.fitness for ind in population])
+    population = individuals[-args.population:]
+    fitness = np.array([ind.fitness if np.isfinite(ind.fitness) else WORST for ind in population])
     parents, children = [], []
-    for _ in range(300):
-        entrants = rng.choice(len(population), 10, replace=False)
+    for _ in range(args.parents):
+        entrants = rng.choice(len(population), args.tournament, replace=False)
         parent = population[entrants[np.argmax(fitness[entrants])]]
         child = parent.program
         for _ in range(4):
             child = space.mutate(child, rng)
             parents.append(parent)
             children.append(child)
-    child_fitness = np.array([e.fitness if np.isfinite(e.fitness) else WORST for e in space.evaluate(children)])
-    parent_fitness = np.array([p.fitness for p in parents])
+    evaluations = space.evaluate(children)
+    failed = np.array([not np.isfinite(e.fitness) for e in evaluations])
+    child_fitness = np.array([WORST if bad else e.fitness for e, bad in zip(evaluations, failed)])
+    parent_fitness = np.array([p.fitness if np.isfinite(p.fitness) else WORST for p in parents])
     seen = set(space.fingerprints([ind.program for ind in individuals]))
     novel = np.array([fp not in seen for fp in space.fingerprints(children)])
     better = child_fitness > parent_fitness + 1e-6
     decided = novel & (better | (child_fitness < parent_fitness - 1e-6))
-    return space, individuals, parents, children, better, novel, decided
+    make_up = {"novel": float(novel.mean()), "tied_among_novel": float((novel & ~decided).sum() / max(1, novel.sum())),
+               "failed": float(failed.mean()), "decided_pairs": int(decided.sum())}
+    return space, individuals, parents, children, better, novel, decided, make_up
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--problem", default="nguyen-4")
+    parser.add_argument("--space", default="symbolic-regression")
+    parser.add_argument("--space-opt", action="append", default=["problem=nguyen-4"], metavar="KEY=VALUE",
+                        help="a space option (repeatable; the default problem=nguyen-4 is for symbolic regression)")
+    parser.add_argument("--population", type=int, default=100)
+    parser.add_argument("--tournament", type=int, default=10)
+    parser.add_argument("--parents", type=int, default=300, help="tournament parents judged per seed (4 children each)")
     parser.add_argument("--evaluations", type=int, default=300)
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--configurations", nargs="*", type=int, help="indices into CONFIGURATIONS (default: all)")
     parser.add_argument("--out", default="discriminator_quality", help="results name (JSON and PNG in results/)")
     args = parser.parse_args()
+    if args.space != "symbolic-regression":
+        args.space_opt = args.space_opt[1:]  # the default problem belongs to symbolic regression
     plugins = PluginManager()
     labels = list(CONFIGURATIONS)
     configurations = {labels[k]: CONFIGURATIONS[labels[k]] for k in (args.configurations or range(len(labels)))}
     rows: dict[str, list[tuple[float, float, float, float]]] = {label: [] for label in configurations}
+    make_ups = []
     for seed in range(args.seeds):
-        space, individuals, parents, children, better, novel, decided = judged_pairs(args.problem, args.evaluations, seed)
+        space, individuals, parents, children, better, novel, decided, make_up = judged_pairs(args, seed)
+        make_ups.append(make_up)
+        print(f"seed {seed}  children: " + ", ".join(f"{k} {v:.3g}" for k, v in make_up.items()), flush=True)
         for label, options in configurations.items():
             predictor = plugins.make_predictor("binary", space, dict(options, seed=seed))
             start = time.perf_counter()
@@ -119,7 +140,7 @@ def main() -> None:
     print(table([[label, f"{s['auc']:.3f}", f"{s['precision_at_3pct']:.3f}", f"{s['base_rate']:.3f}", f"{s['train_seconds']:.1f}"]
                  for label, s in summary.items()], ["configuration", "AUC", "precision@3%", "base rate", "train s"]))
     save_json(args.out, {"args": vars(args), "configurations": configurations, "summary": summary,
-                         "per_seed": {label: r for label, r in rows.items()}})
+                         "per_seed": {label: r for label, r in rows.items()}, "children_per_seed": make_ups})
     _plot(summary, args.out)
 
 

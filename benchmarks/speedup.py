@@ -33,6 +33,7 @@ import time
 
 import numpy as np
 
+from common import key_value_options
 from evolve.discriminator.training import WORST
 from evolve.engine import start_run
 from evolve.plugin_manager import PluginManager
@@ -221,18 +222,6 @@ def suite_summary(tasks: dict) -> dict:
     return out
 
 
-def _space_options(pairs: list[str]) -> dict:
-    """--space-opt KEY=VALUE pairs as a dict, values parsed as JSON where they parse."""
-    out = {}
-    for pair in pairs:
-        key, _, value = pair.partition("=")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
-
-
 def _seconds_to(run: dict, target: float) -> float | None:
     k = first_reach(run["curve"], target)
     return None if k is None else run["clock"][k - 1]
@@ -344,7 +333,7 @@ def main() -> None:
             problems = [f"nguyen-{i}" for i in range(1, 13)] if args.problems == ["all"] else args.problems
             tasks = [{"problem": p} for p in problems]
         for options in tasks:
-            options = {**options, **_space_options(args.space_opt)}
+            options = {**options, **key_value_options(args.space_opt)}
             task = space + "".join(f" {v}" for v in options.values())
             jobs = [(space, options, strategy, budget, defaults["population_size"], defaults["tournament_size"], seed,
                      args.stop_when_solved, defaults.get("predictor_options"))
