@@ -12,6 +12,10 @@ pure steady-state search) and report:
   (c) final best fitness: median and a bootstrap 95% interval;
   (d) the discriminator's online accuracy (its call on child vs parent before it trained on the pair,
       near-ties skipped) per 100 evaluations, and its cost per proposal against one evaluation.
+      The calls are on the children the strategy chose, nearly all called better, so this is close to
+      the share of chosen children that beat their parent; `beat_parent` gives that share for every
+      strategy (unguided ones included), and benchmarks/discriminator_quality.py the AUC on
+      unselected children.
 
 With `--stop-when-solved` (symbolic regression: exact recovery) every run also reports whether and
 when it solved its problem, and each strategy gets a solve rate and the median evaluations to solve,
@@ -39,15 +43,17 @@ from evolve.engine import start_run
 from evolve.plugin_manager import PluginManager
 from evolve.store import RunConfig, Store
 
-#: name -> (strategy, predictor, predictor options)
+#: name -> (strategy, its options, predictor, predictor options); population and tournament come per space
 STRATEGIES = {
-    "re": ("regularized-evolution", None, {}),
+    "re": ("regularized-evolution", {}, None, {}),
     # RE with PAM-RT's novelty filter and try budget, no predictor: the filter's share of the speed-up
-    "novelty-re": ("novelty-re", None, {}),
-    "pam-rt": ("pam-rt", "binary", {}),
-    "predictor-filter": ("predictor-filter", "binary", {}),
-    "regression": ("pam-rt", "regression", {}),
-    "oracle-10%": ("pam-rt", "oracle", {"error_rate": 0.1}),
+    "novelty-re": ("novelty-re", {}, None, {}),
+    "pam-rt": ("pam-rt", {}, "binary", {}),
+    # when no child is accepted, the first parent's best-liked child instead of any parent's
+    "pam-rt-first-parent": ("pam-rt", {"fallback": "first-parent"}, "binary", {}),
+    "predictor-filter": ("predictor-filter", {}, "binary", {}),
+    "regression": ("pam-rt", {}, "regression", {}),
+    "oracle-10%": ("pam-rt", {}, "oracle", {"error_rate": 0.1}),
 }
 #: per space: evaluation budget, population, tournament, and the tasks (space options) to run
 SPACE_DEFAULTS = {
@@ -78,12 +84,12 @@ def run_once(space: str, options: dict, strategy: str, budget: int, population: 
     """One search; its best-so-far curve, clocks, the predictor's calls on each child and, when the
     space says so, the evaluations it took to solve the problem. `space_predictor_options` are the
     space's own settings for a learned predictor (SPACE_DEFAULTS), under the strategy's."""
-    name, predictor, predictor_options = STRATEGIES[strategy]
+    name, strategy_options, predictor, predictor_options = STRATEGIES[strategy]
     if predictor in ("binary", "regression"):
         predictor_options = {**(space_predictor_options or {}), **predictor_options}
     store = Store(":memory:")
     config = RunConfig(
-        space, options, name, {"population_size": population, "tournament_size": tournament},
+        space, options, name, {**strategy_options, "population_size": population, "tournament_size": tournament},
         predictor, dict(predictor_options, seed=seed) if predictor else {}, "serial", {}, 1, budget, seed,
         stop_when_solved,
     )
@@ -95,6 +101,7 @@ def run_once(space: str, options: dict, strategy: str, budget: int, population: 
     fitness = {ind.id: ind.fitness for ind in individuals}
     best, curve, clock, calls = -math.inf, [], [], []
     predictor_seconds, train_seconds, tries, queries, solved_at = 0.0, 0.0, [], [], None
+    children, beat_parent = 0, 0
     for ind in individuals:
         best = max(best, ind.fitness)
         info = ind.proposal
@@ -107,13 +114,18 @@ def run_once(space: str, options: dict, strategy: str, budget: int, population: 
         queries.append((queries[-1] if queries else 0) + (info.get("tries", 0) if info.get("guided") else 0))
         if solved_at is None and ind.evaluation.metrics.get("solved"):
             solved_at = len(curve)
-        if "predicted" in info and ind.parent is not None:
+        if ind.parent is None:
+            continue
+        gap = max(ind.fitness, WORST) - max(fitness[ind.parent], WORST)
+        children += 1
+        beat_parent += gap > TIE
+        if "predicted" in info:
             tries.append(info["tries"])
-            gap = max(ind.fitness, WORST) - max(fitness[ind.parent], WORST)
             if abs(gap) > TIE:
                 calls.append((len(curve), bool((info["predicted"] > 0.5) == (gap > 0))))
     return {
         "curve": curve, "clock": clock, "calls": calls, "tries": tries, "queries": queries, "solved_at": solved_at,
+        "beat_parent": beat_parent / children if children else None,
         "evaluation_seconds": sum(ind.seconds for ind in individuals),
         "predictor_seconds": predictor_seconds + train_seconds, "train_seconds": train_seconds,
         "wall_seconds": time.time() - start, "cached": sum(ind.cached for ind in individuals),
@@ -182,8 +194,13 @@ def summarize(runs: dict[str, list[dict]], budget: int) -> dict:
             "speedup_wall_clock": _ratio(re_secs, m_secs, None),
             "final_best_median": float(np.median(finals)),
             "final_best_ci95": bootstrap_ci(finals, rng),
+            # on the children a guided strategy chose to evaluate, not on random ones: it called nearly
+            # all of them better, so this is mostly the share that really were (see beat_parent)
             "online_accuracy": float(np.mean([ok for _, ok in calls])) if calls else None,
             "online_accuracy_per_100": _binned(calls, budget),
+            # the share of evaluated children that beat their parent, comparable across strategies
+            "beat_parent": (float(np.mean([r["beat_parent"] for r in group]))
+                            if all(r.get("beat_parent") is not None for r in group) else None),
             "mean_tries": float(np.mean([t for r in group for t in r["tries"]])) if any(r["tries"] for r in group) else None,
             "predictor_seconds_per_proposal": pred_seconds / max(proposals, 1),
             "evaluation_seconds_per_evaluation": eval_seconds / max(proposals, 1),
@@ -359,6 +376,7 @@ def main() -> None:
             for s, row in summary["strategies"].items():
                 print(f"  {s:<17} speed-up {row['speedup_evaluations']}  wall {row['speedup_wall_clock']}  "
                       f"final {row['final_best_median']:.4f} {row['final_best_ci95']}  acc {row['online_accuracy']}"
+                      f"  beat parent {row['beat_parent']}"
                       f"  solved {row['solve_rate']:.0%} (median at {row['median_evaluations_to_solve']})", flush=True)
             os.makedirs(os.path.dirname(args.out), exist_ok=True)
             with open(args.out + ".json", "w") as f:

@@ -2,8 +2,8 @@
 
 A tournament picks the parent; a chain of children is built, each one more mutation from the last;
 the first child the predictor says beats the parent is accepted and evaluated. If none does within
-`chain_length` tries, a new tournament picks a new parent, up to `tournaments` times; then the child
-the predictor liked best is evaluated, so every proposal costs exactly one evaluation. The chains of
+`chain_length` tries, a new tournament picks a new parent, up to `tournaments` times; then a fallback
+child is evaluated (`fallback`), so every proposal costs exactly one evaluation. The chains of
 `tournaments_per_call` tournaments, for every proposal still waiting, are scored in one batched call.
 Children that behave like a program already proposed are skipped (see guided.py): they are not even
 shown to the predictor.
@@ -27,6 +27,7 @@ from evolve.plugins.selection_options import check_whole_number
 #: fingerprint and a predictor comparison, about 1 ms on Nguyen-4, so at this bound an evaluation
 #: waits about a second for its proposal.
 MAX_TRIES = 1024
+FALLBACKS = ("best-liked", "first-parent")
 
 
 class PamRT(GuidedStrategy):
@@ -40,6 +41,7 @@ class PamRT(GuidedStrategy):
         tournaments: int = 8,
         tournaments_per_call: int = 8,
         threshold: float = 0.75,
+        fallback: str = "best-liked",
         max_predictor_share: float | None = None,
     ):
         """Improvements are rare (on Nguyen-4 about 1 novel child in 13 beats its tournament parent), so
@@ -49,10 +51,15 @@ class PamRT(GuidedStrategy):
         as unguided ones, but it accepts only 1 child in 50 (measured on Nguyen-4 after 1,000
         evaluations). `tournaments_per_call` chains are scored per batched predictor call.
         chain_length: children in a chain, each one more mutation from the previous.
-        tournaments: tournaments (each a new parent and chain) tried before the best-liked child is
+        tournaments: tournaments (each a new parent and chain) tried before the fallback child is
         taken; chain_length x tournaments is a proposal's try budget.
         tournaments_per_call: tournaments whose chains are scored in one batched predictor call.
-        threshold: a child is accepted when the predictor's probability that it beats its parent is above this."""
+        threshold: a child is accepted when the predictor's probability that it beats its parent is above this.
+        fallback: the child evaluated when none is accepted: "best-liked", the child most likely to beat
+        its own parent, from any tournament; or "first-parent", the best-liked child of the first
+        tournament's parent (the one regularized evolution would mutate). Probabilities against
+        different parents do not compare: the weakest parent is the easiest to beat, so "best-liked"
+        leans towards children of weak parents."""
         super().__init__(space, predictor, population_size, tournament_size, max_predictor_share)
         for name, value in (("chain_length", chain_length), ("tournaments", tournaments),
                             ("tournaments_per_call", tournaments_per_call)):
@@ -62,7 +69,10 @@ class PamRT(GuidedStrategy):
                              f" got {chain_length} x {tournaments}")
         if not 0.0 <= threshold < 1.0:
             raise ValueError(f"threshold must be in [0, 1), got {threshold}")
+        if fallback not in FALLBACKS:
+            raise ValueError(f"fallback must be one of {', '.join(FALLBACKS)}, got {fallback!r}")
         self.chain_length, self.tournaments, self.threshold = chain_length, tournaments, threshold
+        self.fallback = fallback
         self.tournaments_per_call = min(tournaments_per_call, tournaments)
 
     def guided_proposals(self, population: AgingPopulation, n: int,
@@ -72,7 +82,9 @@ class PamRT(GuidedStrategy):
         best: dict[int, tuple[float, Program, int, str]] = {}  # slot -> (P, child, parent id, fingerprint) liked best
         accepted: dict[int, tuple[float, Program, int, str]] = {}
         held = 0
+        pinned: set[int] = set()  # slots whose fallback is the first parent's child, never replaced
         while held < self.tournaments and len(accepted) < n:
+            first_call = held == 0
             rounds = min(self.tournaments_per_call, self.tournaments - held)
             held += rounds
             waiting = [k for k in range(n) if k not in accepted]
@@ -95,14 +107,20 @@ class PamRT(GuidedStrategy):
             for row, k in enumerate(waiting):
                 scores = p[row]
                 above = np.flatnonzero(scores > self.threshold)
-                i = int(above[0]) if above.size else int(np.argmax(scores))
+                first_chain = scores[: self.chain_length]
+                pin = (not above.size and first_call and self.fallback == "first-parent"
+                       and bool((first_chain > -1.0).any()))  # the first parent has a novel child
+                i = int(above[0]) if above.size else int(np.argmax(first_chain if pin else scores))
                 key = (k, i // self.chain_length)
                 choice = (float(scores[i]), chains[key][i % self.chain_length], parents[key].id,
                           fingerprints[row * rounds * self.chain_length + i])
                 tries[k] += i + 1 if above.size else scores.size
                 if above.size:
                     accepted[k] = choice
-                elif k not in best or choice[0] > best[k][0]:
+                elif pin:
+                    best[k] = choice
+                    pinned.add(k)
+                elif k not in pinned and (k not in best or choice[0] > best[k][0]):
                     best[k] = choice
         out, chosen = [], []
         for k in range(n):

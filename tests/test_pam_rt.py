@@ -7,6 +7,10 @@ import pytest
 
 from evolve.engine import resume_run, start_run
 from evolve.errors import OptionError
+from evolve.plugin_manager import PluginManager
+from evolve.plugins.pam_rt import PamRT
+from evolve.population import AgingPopulation, Individual
+from evolve.predictor import Predictor
 from evolve.report import show
 from evolve.store import RunConfig, Store
 
@@ -82,3 +86,47 @@ def test_resume_continues_with_the_same_discriminator(monkeypatch):
     np.testing.assert_allclose(
         resumed.predictor.compare(programs[:20], programs[20:]), first.predictor.compare(programs[:20], programs[20:]), atol=1e-6
     )
+
+
+class FavoursWeakParents(Predictor):
+    """Never confident (below PAM-RT's threshold of 0.75), and likes a child more the weaker its parent."""
+
+    def __init__(self, fitness: dict[str, float]):
+        self.fitness = fitness
+
+    def observe(self, individuals):
+        pass
+
+    def compare(self, a, b):
+        return np.array([0.7 / (1.0 + np.exp(self.fitness[parent.digest])) for parent in b])
+
+
+@pytest.mark.parametrize("fallback", ["best-liked", "first-parent"])
+def test_a_proposal_nothing_was_accepted_for_falls_back_as_its_option_says(fallback):
+    plugins = PluginManager()
+    space = plugins.make_space(plugins.space_spec("symbolic-regression", {"problem": "nguyen-5"}))
+    rng = np.random.default_rng(0)
+    programs = [space.random_program(rng) for _ in range(20)]
+    population = AgingPopulation(20)
+    for k, (program, evaluation) in enumerate(zip(programs, space.evaluate(programs)), 1):
+        population.add(Individual(k, program, evaluation))
+    fitness = {ind.id: ind.fitness for ind in population}
+    strategy = PamRT(space, FavoursWeakParents({ind.program.digest: ind.fitness for ind in population}),
+                     population_size=20, tournament_size=3, chain_length=2, tournaments=8, tournaments_per_call=4,
+                     fallback=fallback)
+    proposals, _ = strategy.guided_proposals(population, 30, np.random.default_rng(1))
+    assert not any(p.info["accepted"] for p in proposals) and all(p.info["tries"] == 16 for p in proposals)
+    # the first call draws all its tournaments (4 per proposal) before it mutates: replay them
+    replay = np.random.default_rng(1)
+    first_parents = [[population.tournament(3, replay).id for _ in range(4)][0] for _ in proposals]
+    chosen = [p.parent for p in proposals]
+    if fallback == "first-parent":
+        assert chosen == first_parents
+    else:  # the child liked best comes from the weakest of the 8 parents, never a stronger one than the first
+        assert all(fitness[c] <= fitness[f] for c, f in zip(chosen, first_parents))
+        assert sum(fitness[c] < fitness[f] for c, f in zip(chosen, first_parents)) > len(proposals) // 2
+
+
+def test_pam_rt_refuses_an_unknown_fallback():
+    with pytest.raises(OptionError, match="fallback must be one of best-liked, first-parent"):
+        start_run(Store(":memory:"), config("pam-rt", "binary", 10, fallback="worst"))
