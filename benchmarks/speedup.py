@@ -331,6 +331,9 @@ def main() -> None:
     parser.add_argument("--strategies", nargs="*", default=list(STRATEGIES), choices=list(STRATEGIES))
     parser.add_argument("--space-opt", action="append", default=[], metavar="KEY=VALUE",
                         help="a space option for every task (VALUE parsed as JSON where it can be)")
+    parser.add_argument("--predictor-opt", action="append", default=[], metavar="KEY=VALUE",
+                        help="an option of every learned predictor (binary, regression), over the space's; runs "
+                             "with other predictor options belong in another --out (--resume keys ignore them)")
     parser.add_argument("--jobs", type=int, default=1, help="runs at once, each in its own process")
     parser.add_argument("--out", default=os.path.join(RESULTS, "speedup"))
     parser.add_argument("--resume", action="store_true",
@@ -353,7 +356,7 @@ def main() -> None:
             options = {**options, **key_value_options(args.space_opt)}
             task = space + "".join(f" {v}" for v in options.values())
             jobs = [(space, options, strategy, budget, defaults["population_size"], defaults["tournament_size"], seed,
-                     args.stop_when_solved, defaults.get("predictor_options"))
+                     args.stop_when_solved, {**defaults.get("predictor_options", {}), **key_value_options(args.predictor_opt)})
                     for seed in range(args.seeds) for strategy in strategies]  # seed by seed: a run cut short keeps pairs
             runs: dict[str, list[dict]] = {strategy: [None] * args.seeds for strategy in strategies}
             for strategy in strategies:
