@@ -78,6 +78,11 @@ class SearchSpace(abc.ABC):
     name: str = ""
     #: formats `export` accepts
     export_formats: tuple[str, ...] = ("json",)
+    #: the smallest fitness gap that is a real difference: a learned predictor treats closer pairs as
+    #: ties and never trains on them (its `tie_tolerance` option, unless given). Where mutation nudges
+    #: a constant for a sliver of fitness, a predictor trained on every gap learns to be sure of
+    #: slivers, and guided search climbs in them (the optimizer space: see its value)
+    fitness_resolution: float = 1e-6
 
     @property
     @abc.abstractmethod

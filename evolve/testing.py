@@ -26,6 +26,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import json
+import math
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -121,6 +122,11 @@ def check_search_space(
     report.checks.append("describe: a str for every program")
     _exports(check, space, labelled)
     report.checks.append(f"export: a str in every format ({', '.join(space.export_formats)}); unknown formats refused")
+
+    resolution = getattr(space, "fitness_resolution", SearchSpace.fitness_resolution)
+    if isinstance(resolution, bool) or not isinstance(resolution, (int, float)) or not 0.0 <= resolution < math.inf:
+        check.fail("fitness_resolution", f"must be a finite number of at least 0, got {resolution!r}")
+    report.checks.append(f"fitness_resolution: {resolution:g}, the fitness gap a predictor learns from")
 
     if not evaluator_before and "_evaluator" in space.__dict__:
         check.fail("build_evaluator", "the evaluator was built before any evaluation (by fingerprints, describe or"

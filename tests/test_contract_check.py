@@ -64,7 +64,7 @@ def test_builtin_spaces_keep_the_contract():
 def test_an_honest_space_keeps_the_contract(space):
     report = check_search_space(space)
     assert str(report).splitlines()[0] == f"{'Honest' if space is not SelfEvaluating else 'SelfEvaluating'} keeps the contract:"
-    assert len(report.checks) == 10
+    assert len(report.checks) == 11
 
 
 # ---------------------------------------------------------------------------- broken spaces
@@ -120,6 +120,10 @@ class ParentUnchanged(Honest):
 class UnseededMutation(Honest):
     def mutate(self, program, rng):
         return super().mutate(program, np.random.default_rng())
+
+
+class NegativeResolution(Honest):
+    fitness_resolution = -0.1
 
 
 class UnseededRandomProgram(Honest):
@@ -201,6 +205,7 @@ BROKEN_SPACES = [
     (EagerEvaluator, r"EagerEvaluator\.build_evaluator: the constructor built the evaluator"),
     (FingerprintsByEvaluation, r"FingerprintsByEvaluation\.build_evaluator: the evaluator was built before any evaluation \(by fingerprints"),
     (NotAVocabulary, r"NotAVocabulary\.vocabulary: is a dict, not an evolve\.ops\.Vocabulary"),
+    (NegativeResolution, r"NegativeResolution\.fitness_resolution: must be a finite number of at least 0, got -0\.1"),
 ]
 
 

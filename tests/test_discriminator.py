@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -212,3 +214,13 @@ def test_held_training_skips_the_calls_due_and_close_waits_for_the_running_one(s
     predictor.observe(individuals(progs[60:], lambda p: len(p.nodes)))
     predictor.close()
     assert predictor._worker is None and predictor.train_steps > trained
+
+
+def test_gaps_below_the_spaces_fitness_resolution_are_ties_unless_the_run_says_otherwise(space):
+    coarse = copy.copy(space)
+    coarse.fitness_resolution = 0.05
+    assert OnlineDiscriminator(coarse, width=16, heads=2).trainer.options.tie_tolerance == 0.05
+    assert OnlineDiscriminator(coarse, width=16, heads=2, tie_tolerance=0.0).trainer.options.tie_tolerance == 0.0
+    assert OnlineDiscriminator(space, width=16, heads=2).trainer.options.tie_tolerance == 1e-6
+    with pytest.raises(ValueError, match="tie_tolerance must be at least 0"):
+        OnlineDiscriminator(space, width=16, heads=2, tie_tolerance=-1.0)

@@ -53,6 +53,7 @@ from evolve.discriminator.stopwatch import Stopwatch
 from evolve.population import Individual
 from evolve.predictor import Predictor
 from evolve.program import Program
+from evolve.space import SearchSpace
 
 
 def training_due(seen: int, train_every: int, slow_down: int) -> bool:
@@ -95,7 +96,7 @@ class OnlineDiscriminator(Predictor):
         train_every: int = 4,
         steps: int = 16,
         slow_down: int = 250,
-        tie_tolerance: float = 1e-6,
+        tie_tolerance: float | None = None,
         parent_child_weight: float = 2.0,
         background: bool = False,
         seed: int = 0,
@@ -114,7 +115,7 @@ class OnlineDiscriminator(Predictor):
         train_every: individuals between training calls at the start.
         steps: steps per training call after the first.
         slow_down: the interval between calls grows by train_every every this many individuals (0: fixed).
-        tie_tolerance: fitness gaps below it are ties, never trained on.
+        tie_tolerance: fitness gaps below it are ties, never trained on (default: the space's fitness_resolution).
         parent_child_weight: the weight of a pair of parent and child against other pairs.
         background: train on a thread of its own, off the proposal path (not reproducible step for step).
         seed: initial parameters and training samples."""
@@ -129,6 +130,10 @@ class OnlineDiscriminator(Predictor):
         self.space = space
         self.encoder = GraphEncoder(space.vocabulary, rw_steps)
         # every training call scans `steps` steps at a time (the warm-up's too): one compiled length
+        if tie_tolerance is None:
+            tie_tolerance = getattr(space, "fitness_resolution", SearchSpace.fitness_resolution)
+        if not tie_tolerance >= 0.0:
+            raise ValueError(f"tie_tolerance must be at least 0, got {tie_tolerance}")
         options = TrainingOptions(self.head, learning_rate, batch_programs, recent, tie_tolerance, parent_child_weight,
                                   steps or warmup_steps or 1)
         self.trainer = Trainer(Discriminator(width, depth, heads, attention), self.encoder, options, seed)
