@@ -76,7 +76,7 @@ def test_a_killed_serial_run_resumes_to_exactly_the_uninterrupted_run(tmp_path):
 def test_a_search_on_ray_killed_and_resumed_loses_and_repeats_nothing(ray_cluster, tmp_path):
     db = str(tmp_path / "ray.db")
     kill_after(evolve_run(db, "--executor", "ray", "--address", ray_cluster.address, "--workers", "2",
-                          "--executor-opt", "cpus_per_actor=0"), db, 10)
+                          "--executor-opt", "cpus_per_actor=0", "--executor-opt", f"start_timeout_s={SETUP_S}"), db, 10)
     store = Store(db)
     evaluated_at_kill, _ = store.counts(1)
     assert 0 < evaluated_at_kill < BUDGET
