@@ -105,8 +105,8 @@ def judged_pairs(args: argparse.Namespace, seed: int):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--space", default="symbolic-regression")
-    parser.add_argument("--space-opt", action="append", default=["problem=nguyen-4"], metavar="KEY=VALUE",
-                        help="a space option (repeatable; the default problem=nguyen-4 is for symbolic regression)")
+    parser.add_argument("--space-opt", action="append", default=[], metavar="KEY=VALUE",
+                        help="a space option (repeatable; symbolic regression defaults to problem=nguyen-4)")
     parser.add_argument("--population", type=int, default=100)
     parser.add_argument("--tournament", type=int, default=10)
     parser.add_argument("--parents", type=int, default=300, help="tournament parents judged per seed (4 children each)")
@@ -115,8 +115,8 @@ def main() -> None:
     parser.add_argument("--configurations", nargs="*", type=int, help="indices into CONFIGURATIONS (default: all)")
     parser.add_argument("--out", default="discriminator_quality", help="results name (JSON and PNG in results/)")
     args = parser.parse_args()
-    if args.space != "symbolic-regression":
-        args.space_opt = args.space_opt[1:]  # the default problem belongs to symbolic regression
+    if args.space == "symbolic-regression" and "problem" not in key_value_options(args.space_opt):
+        args.space_opt.insert(0, "problem=nguyen-4")
     plugins = PluginManager()
     labels = list(CONFIGURATIONS)
     configurations = {labels[k]: CONFIGURATIONS[labels[k]] for k in (args.configurations or range(len(labels)))}
