@@ -66,7 +66,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import figure_path, save_json, table  # noqa: E402
+from common import figure_path, key_value_options, save_json, table  # noqa: E402
 
 STRATEGIES = {"re": "regularized-evolution", "novelty-re": "novelty-re", "pam-rt": "pam-rt"}
 
@@ -77,14 +77,14 @@ def resident_mb() -> float:
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
 
 
-def child(strategy: str, problem: str, budget: int, seed: int, predictor_options: dict) -> dict:
+def child(strategy: str, space: str, space_options: dict, budget: int, seed: int, predictor_options: dict) -> dict:
     """One run in this process; what it measured, as a dict."""
     from evolve.engine import start_run
     from evolve.store import RunConfig, Store
 
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(os.path.join(tmp, "memory.db"))
-        config = RunConfig("symbolic-regression", {"problem": problem}, STRATEGIES[strategy],
+        config = RunConfig(space, space_options, STRATEGIES[strategy],
                            predictor_options=predictor_options if strategy == "pam-rt" else {}, budget=budget, seed=seed)
         engine = start_run(store, config)
         built = resident_mb()
@@ -112,7 +112,10 @@ def child(strategy: str, problem: str, budget: int, seed: int, predictor_options
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--problem", default="nguyen-4")
+    parser.add_argument("--space", default="symbolic-regression")
+    parser.add_argument("--space-opt", action="append", default=[], metavar="KEY=VALUE",
+                        help="the space's options (values as JSON where they parse)")
+    parser.add_argument("--problem", default="nguyen-4", help="symbolic regression's problem (shorthand for --space-opt)")
     parser.add_argument("--budgets", type=int, nargs="+", default=[1500, 5000])
     parser.add_argument("--strategies", nargs="+", default=["re", "pam-rt"], choices=list(STRATEGIES))
     parser.add_argument("--seed", type=int, default=0)
@@ -122,15 +125,20 @@ def main() -> None:
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     predictor_options = {k: json.loads(v) for k, v in (kv.split("=", 1) for kv in args.predictor_opt)}
+    space_options = key_value_options(args.space_opt)
+    if args.space == "symbolic-regression":
+        space_options.setdefault("problem", args.problem)
     if args.child:
-        print(json.dumps(child(args.strategies[0], args.problem, args.budgets[0], args.seed, predictor_options)))
+        print(json.dumps(child(args.strategies[0], args.space, space_options, args.budgets[0], args.seed,
+                               predictor_options)))
         return
 
     rows = []
     for budget in args.budgets:
         for strategy in args.strategies:
             cmd = [sys.executable, __file__, "--child", "--strategies", strategy, "--budgets", str(budget),
-                   "--problem", args.problem, "--seed", str(args.seed), *[f"--predictor-opt={kv}" for kv in args.predictor_opt]]
+                   "--space", args.space, *[f"--space-opt={kv}" for kv in args.space_opt], "--problem", args.problem,
+                   "--seed", str(args.seed), *[f"--predictor-opt={kv}" for kv in args.predictor_opt]]
             done = subprocess.run(cmd, capture_output=True, text=True, check=True)
             row = json.loads(done.stdout.strip().splitlines()[-1])
             rows.append(row)
@@ -145,7 +153,7 @@ def main() -> None:
                   f"{r.get('peak_vs_re', float('nan')):.2f}", r.get("buffer", "-"), r.get("encoding_cache", "-")]
                  for r in rows], ["strategy", "budget", "built MB", "peak MB", "peak / RE", "buffer", "encoding cache"]))
     labels = _previous_labels()
-    labels[args.label] = {"problem": args.problem, "seed": args.seed, "predictor_options": predictor_options,
+    labels[args.label] = {"space": args.space, "space_options": space_options, "seed": args.seed, "predictor_options": predictor_options,
                           "measured": time.strftime("%Y-%m-%d %H:%M:%S"), "load_average": os.getloadavg(), "rows": rows}
     save_json("predictor_memory", {"labels": labels})
     _plot(labels)
@@ -177,7 +185,7 @@ def _plot(labels: dict) -> None:
     ax.bar(x, [b for b, _ in bars], color="tab:blue", label="built (before the search)")
     ax.set_xticks(list(x), names, fontsize=7, rotation=30, ha="right")
     ax.set_ylabel("resident memory, MB")
-    ax.set_title("peak memory per run (Nguyen problem, serial)")
+    ax.set_title("peak memory per run (serial)")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(figure_path("predictor_memory"), dpi=120)
