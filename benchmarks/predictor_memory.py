@@ -1,4 +1,4 @@
-"""Peak memory of a guided run against regularized evolution on the same problem and budget.
+"""Peak memory of a guided run against regularized evolution on the same problem and budget (any space).
 
 Each run is a whole search (engine, serial executor with the CLI's 16 evaluations in flight, a store
 on disk, the strategies' and predictor's default options) in a process of its own, which reports its
@@ -47,9 +47,17 @@ second time, and that compilation (+50 MB for a moment) sets the peak; Python ob
 (tracemalloc: encodings 10.5 MB, programs 4.6 MB, JAX's tracing 10 MB); and malloc holds 90-160 MB
 free in its heaps in pieces too small to give back (fragmentation by the compilations: fewer
 compilations, less of it). No XLA option tried made an executable smaller or a compilation's
-transient lower (parallel codegen split 1, backend optimization level 1).
+transient lower (parallel codegen split 1, backend optimization level 1). Nor does the allocator's
+arena count: with MALLOC_ARENA_MAX=1 in the environment PAM-RT peaked at 444 MB against RE's 232
+(1.91x; label "MALLOC_ARENA_MAX=1"), within the noise of the 477 MB without it.
+
+On Nguyen-4 the 1.5x target is below the floor: RE's whole peak is about JAX's own footprint, and a
+predictor needs at least one training and a few inference compilations on top. Where evaluations
+load models of their own, the predictor is a smaller share: on the optimizer space (seeded with
+SGD, label "optimizers, 300") PAM-RT peaks at 503 MB against RE's 350 (1.44x).
 
     python benchmarks/predictor_memory.py [--problem nguyen-4] [--budgets 1500 5000] [--strategies re pam-rt]
+    python benchmarks/predictor_memory.py --space optimizers --space-opt seed_with=sgd --budgets 300 --label "optimizers, 300"
 
 Writes results/predictor_memory.json and results/predictor_memory.png.
 """
