@@ -123,8 +123,12 @@ def run_once(space: str, options: dict, strategy: str, budget: int, population: 
             tries.append(info["tries"])
             if abs(gap) > TIE:
                 calls.append((len(curve), bool((info["predicted"] > 0.5) == (gap > 0))))
+    champion = max((ind for ind in individuals if not ind.cached), key=lambda ind: ind.fitness, default=None)
     return {
         "curve": curve, "clock": clock, "calls": calls, "tries": tries, "queries": queries, "solved_at": solved_at,
+        # the best program itself, so a finding can be verified later (held-out suites, export)
+        # without running the search again
+        "best_program": json.loads(champion.program.to_json()) if champion else None,
         "beat_parent": beat_parent / children if children else None,
         "evaluation_seconds": sum(ind.seconds for ind in individuals),
         "predictor_seconds": predictor_seconds + train_seconds, "train_seconds": train_seconds,
