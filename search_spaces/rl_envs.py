@@ -15,15 +15,16 @@ Ranges, and why (reference: shared/reference/rl-losses-and-nas-cells.md A.3, A.5
   opponent (which follows the ball) pays 1 per step until the ball passes a paddle, and stops at
   1,000 steps (gymnax environments/misc/pong.py: `reward = 1.0 - done`, `max_steps_in_episode`
   1000). Random play survives about 87 steps (1,000 episodes measured here); the hand-written DQN
-  about 300 after 20,000 steps (2 seeds: 287, 326; 86 CPU seconds). Costly with an interpreted
-  loss (likely cause, not measured: its 3,600-number observations fill the interpreter's per-node
-  state buffers): DQN's reference run (2 seeds x 20,000 steps) had not finished after 46 CPU
-  minutes here.
+  about 300 after 20,000 steps (2 seeds: 287, 326; 86 CPU seconds). In no preset: an interpreted
+  update costs about 35 ms here against 1.6 ms hand-written (its 3,600-number observations: the
+  interpreter's buffer gives every node a slot as wide as a state; benchmarks/rl_eval.py
+  --update-cost), about 12 CPU minutes per candidate in updates alone. Kept in the table for that
+  benchmark.
 * Catch-bsuite: [-1, 1], the only two returns an episode can have (held out).
 * Breakout-MinAtar: [0, 30], random play scores about 0.5, PPO about 28 (gymnax README) (held out).
 
 Which environments a candidate trains on, for how long, is the space's configuration (rl_losses
-PRESETS): CartPole-v1 the hurdle, then Acrobot-v1 and Pong-misc; the held-out suite, never used
+PRESETS): CartPole-v1 the hurdle, then Acrobot-v1; the held-out suite, never used
 for fitness, another gymnax family (bsuite, MinAtar).
 
 Not MountainCar-v0 (the original's [-200, -110]): its reward is sparse, so a DQN learns it only when

@@ -245,8 +245,9 @@ def test_configuration_options_are_checked(space):
     assert space.config.name == "cheap" and space.config.suite_envs == ("CartPole-v1",)
     full = RLLosses(config="full", suite="heldout", seeds=3)
     assert full.config.seeds == 3 and full.config.suite_envs == full.config.heldout_envs
-    assert full.config.steps_for("CartPole-v1") == 10_000 and full.config.steps_for("Pong-misc") == 20_000
-    assert RLLosses(config="full", train_steps=700).config.steps_for("Pong-misc") == 700  # one budget for all
+    assert full.config.steps_for("CartPole-v1") == 10_000 and full.config.steps_for("Breakout-MinAtar") == 20_000
+    assert RLLosses(config="full").config.suite_envs == ("CartPole-v1", "Acrobot-v1")
+    assert RLLosses(config="full", train_steps=700).config.steps_for("Acrobot-v1") == 700  # one budget for all
     assert RLLosses(seed_with="dqn").seed_programs(None) == [space.known_loss("dqn")]
     for options, message in [
         ({"config": "huge"}, "unknown configuration"),
