@@ -109,6 +109,8 @@ class RLLosses(SearchSpace):
         seed_with: str = "all",
         extra_ops: int = rl_ops.EXTRA_OPS,
         fresh_probability: float = rl_programs.FRESH_PROBABILITY,
+        envs: str | Sequence[str] | None = None,
+        heldout_envs: str | Sequence[str] | None = None,
     ):
         """config: "cheap" (CartPole only, short: benchmarks, tests) or "full" (CartPole, Acrobot).
         suite: "train" (fitness) or "heldout" (generalization only).
@@ -116,7 +118,12 @@ class RLLosses(SearchSpace):
         (default: the preset's).
         seed_with: seed programs, "all" (DQN, Double DQN), "dqn" or "none".
         extra_ops: random ops after DQN's 7 in a program (the original's 14).
-        fresh_probability: the chance a child is a new random program (the original's 0.05)."""
+        fresh_probability: the chance a child is a new random program (the original's 0.05).
+        envs: the training environments after the CartPole-v1 hurdle, gymnax ids comma-separated
+            ("Acrobot-v1,Catch-bsuite") or a list (default: the preset's; rl_envs.ENVIRONMENTS
+            lists those with a return range); each trains the preset's steps for it, or
+            `train_steps`.
+        heldout_envs: the held-out environments, likewise."""
         if config not in PRESETS:
             raise OptionError(f"unknown configuration {config!r}; known: {', '.join(PRESETS)}")
         if suite not in SUITES:
@@ -137,7 +144,11 @@ class RLLosses(SearchSpace):
                               f" got {extra_ops!r}")
         if isinstance(fresh_probability, bool) or not isinstance(fresh_probability, (int, float)) or not 0 <= fresh_probability <= 1:
             raise OptionError(f"fresh_probability must be a number from 0 to 1, got {fresh_probability!r}")
-        self.config = dataclasses.replace(preset, suite=suite, train_steps=train_steps, seeds=seeds)
+        self.config = dataclasses.replace(
+            preset, suite=suite, train_steps=train_steps, seeds=seeds,
+            envs=preset.envs if envs is None else _environments("envs", envs, exclude=preset.hurdle),
+            heldout_envs=preset.heldout_envs if heldout_envs is None else _environments("heldout_envs", heldout_envs),
+        )
         self.seed_with = seed_with
         self.fresh_probability = float(fresh_probability)
         self._vocab = rl_ops.vocabulary(extra_ops)
@@ -205,6 +216,29 @@ class RLLosses(SearchSpace):
 
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _environments(option: str, value, exclude: str | None = None) -> tuple[str, ...]:
+    """The environments an option names: a comma-separated string (the CLI's --space-opt) or a
+    list of gymnax ids, each once, each with a return range (rl_envs.ENVIRONMENTS)."""
+    from evolve.search_spaces.rl_envs import ENVIRONMENTS
+
+    if isinstance(value, str):
+        names = [name.strip() for name in value.split(",") if name.strip()]
+    elif isinstance(value, (list, tuple)) and all(isinstance(name, str) for name in value):
+        names = list(value)
+    else:
+        raise OptionError(f"{option} must be gymnax ids, comma-separated or a list, got {value!r}")
+    unknown = [name for name in names if name not in ENVIRONMENTS]
+    if unknown:
+        raise OptionError(f"{option}: no return range for {', '.join(unknown)}; known: {', '.join(ENVIRONMENTS)}")
+    if len(set(names)) != len(names):
+        raise OptionError(f"{option} names an environment twice: {', '.join(names)}")
+    if exclude in names:
+        raise OptionError(f"{option} names {exclude}, the hurdle, which always comes first: name the environments after it")
+    if option == "heldout_envs" and not names:
+        raise OptionError("heldout_envs must name at least one environment")
+    return tuple(names)
 
 
 @hookimpl

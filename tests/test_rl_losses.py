@@ -249,7 +249,16 @@ def test_configuration_options_are_checked(space):
     assert RLLosses(config="full").config.suite_envs == ("CartPole-v1", "Acrobot-v1")
     assert RLLosses(config="full", train_steps=700).config.steps_for("Acrobot-v1") == 700  # one budget for all
     assert RLLosses(seed_with="dqn").seed_programs(None) == [space.known_loss("dqn")]
+    chosen = RLLosses(envs="Acrobot-v1, Catch-bsuite", heldout_envs=["Breakout-MinAtar"])
+    assert chosen.config.suite_envs == ("CartPole-v1", "Acrobot-v1", "Catch-bsuite")
+    assert RLLosses(suite="heldout", heldout_envs="MountainCar-v0").config.suite_envs == ("MountainCar-v0",)
+    assert RLLosses(config="full", envs="").config.suite_envs == ("CartPole-v1",)  # the hurdle alone
     for options, message in [
+        ({"envs": "Acrobot-v1,LunarLander-v2"}, "no return range for LunarLander-v2; known: CartPole-v1"),
+        ({"envs": "Acrobot-v1,Acrobot-v1"}, "twice"),
+        ({"envs": "CartPole-v1"}, "the hurdle"),
+        ({"envs": 3}, "comma-separated or a list"),
+        ({"heldout_envs": ""}, "at least one"),
         ({"config": "huge"}, "unknown configuration"),
         ({"suite": "test"}, "unknown suite"),
         ({"train_steps": 0}, "train_steps"),
