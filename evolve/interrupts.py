@@ -12,7 +12,13 @@ callback has returned, and nothing is printed.
 
 An interrupt that comes while a module is being imported is delivered the same way once the import
 is over: a KeyboardInterrupt raised inside a native module's initialisation (jaxlib's, when JAX is
-imported on the first evaluation) crashes the process with a segmentation fault.
+imported on the first evaluation) crashes the process with a segmentation fault. So is one that comes
+while `Thread.start` waits for its thread to run: raised there, it leaves a thread running that its
+caller cannot stop. JAX's first computation starts a 60-second `threading.Timer` (a warning that the
+TPU backend is slow to start) and cancels it in a `finally` entered only after `start` returns; an
+interrupt inside `start` left that timer to hold the ending process for a minute. For the window
+between `start` returning and the caller's cleanup, `handled` also cancels any non-daemon Timer left
+waiting: the process is ending, and nothing should run a minute after it was told to stop.
 """
 
 from __future__ import annotations
@@ -69,11 +75,12 @@ class Interrupts:
             print(self.message, file=sys.stderr, flush=True)
 
     def handled(self) -> None:
-        """The command caught the interrupt and returns: print `message`, and let the process exit
-        with the status the command returns. (CPython remembers a KeyboardInterrupt that went
+        """The command caught the interrupt and returns: print `message`, cancel the timers left
+        waiting (module docstring), and let the process exit with the status the command returns. (CPython remembers a KeyboardInterrupt that went
         through exec() of a string, as dataclasses and many imports do, and `python -m` then ends
         the process with SIGINT whatever status it returns; another exec() of a string forgets it.)"""
         self.report()
+        _cancel_waiting_timers()
         exec("pass")
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
@@ -84,7 +91,7 @@ class Interrupts:
             self._signal = signum
         if self.received > 1:
             self._exit_now()
-        if _importing(frame):
+        if _importing(frame) or _starting_thread(frame):
             self._deliver_again()
             return
         raise KeyboardInterrupt
@@ -129,3 +136,24 @@ def _importing(frame: FrameType | None) -> bool:
             return True
         frame = frame.f_back
     return False
+
+
+def _starting_thread(frame: FrameType | None) -> bool:
+    """Whether `frame` runs inside `threading.Thread.start`, which waits for the thread it started."""
+    import threading
+
+    start = threading.Thread.start.__code__
+    while frame is not None:
+        if frame.f_code is start:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _cancel_waiting_timers() -> None:
+    """Cancel the non-daemon `threading.Timer`s still waiting, which would keep the process alive."""
+    import threading
+
+    for thread in threading.enumerate():
+        if isinstance(thread, threading.Timer) and not thread.daemon:
+            thread.cancel()

@@ -13,6 +13,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -400,3 +401,46 @@ def test_a_ctrl_c_during_an_import_comes_once_the_import_is_over(tmp_path, monke
         assert sys.modules["slow_to_import"].COMPLETE  # the import ran to its end
     finally:
         sys.modules.pop("slow_to_import", None)
+
+
+class _SlowToStart(threading.Timer):
+    """A timer whose thread sends this process SIGINT while `start` still waits for it to run."""
+
+    def _bootstrap(self):  # threading's entry point in the new thread, before `start` may return
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.1)
+        super()._bootstrap()
+
+
+def test_a_ctrl_c_while_a_thread_starts_comes_once_start_returns():
+    """JAX's first computation starts a 60-second Timer and cancels it only once `start` has
+    returned: an interrupt raised inside `start` left it holding the ending process for a minute."""
+    timer = _SlowToStart(60, print)
+    timer.daemon = True  # were `start` cut, nothing would cancel it
+    returned = []
+
+    def start():
+        timer.start()
+        returned.append(True)
+
+    try:
+        assert_ctrl_c_comes(start)
+        assert returned
+    finally:
+        timer.cancel()
+
+
+def test_an_interrupted_command_ends_without_waiting_for_a_timer(tmp_path):
+    """A library's timer still waiting when a command returns from a Ctrl-C does not keep the
+    process alive (nor run)."""
+    script = ("import threading\n"
+              "from evolve.interrupts import Interrupts\n"
+              "with Interrupts() as interrupts:\n"
+              "    try:\n"
+              "        threading.Timer(60, print, args=('the timer ran',)).start()\n"
+              "        raise KeyboardInterrupt\n"
+              "    except KeyboardInterrupt:\n"
+              "        interrupts.handled()\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0 and "the timer ran" not in done.stdout, done
+    assert done.stderr.strip() == "evolve: interrupted"
