@@ -19,11 +19,16 @@ and writes rl_eval_CONFIG_evaluator.json.
 measures only one update (DQN's loss and gradient, 2 seeds) interpreted and hand-written on each
 environment, whose observation size sets the interpreted update's cost (the interpreter's packed
 buffer gives every node a slot as wide as the widest type, the observation), and writes
-rl_eval_update_cost.json and .png. Measured on a loaded 2-core machine (CPU per update of 2 seeds,
-interpreted against hand-written): CartPole-v1 (4 numbers) 152 against 63 us (2.4x), Acrobot-v1 (6)
-173 against 65 (2.7x), Catch-bsuite (50) 316 against 79 (4.0x), Breakout-MinAtar (400) 3.2 ms
-against 0.20 (15.6x), Pong-misc (3,600) 35 ms against 1.6 (21.9x): a 20,000-step run on Pong
-spends about 12 CPU minutes in updates, which is why no preset trains on it.
+rl_eval_update_cost.json and .png. Two interpreted forms (rl_loss_fn.LOSS_FORMS), checked to give
+the hand-written update first: "states", for programs whose ops read or make states, and "no
+states", for those whose ops do not (DQN among them), whose interpreter sees placeholder states of
+width 1. Measured on a loaded 2-core machine (CPU per update of 2 seeds; states / no states /
+hand-written): CartPole-v1 (4 numbers) 114 / 145 / 62 us, Acrobot-v1 (6) 74 / 97 / 53, Catch-bsuite
+(50) 238 / 183 / 51, Breakout-MinAtar (400) 1,920 / 295 / 219 (8.8x and 1.3x), Pong-misc (3,600)
+24,494 / 2,206 / 1,006 (24.3x and 2.2x). On narrow observations the two forms are within noise
+(rl_evaluator.NARROW_STATES keeps one compiled DQN there); on wide ones a loss without state ops is
+10x cheaper. A program with state ops still costs about 8 CPU minutes per 20,000-step run on Pong,
+which is why no preset trains on it.
 """
 
 from __future__ import annotations
@@ -196,7 +201,8 @@ def main() -> None:
     # the update alone: the evaluator's loss (DQN as the program) against the hand-written DQN loss
     env, dqn = evaluator.scorers[0].env, evaluator.lower([space.known_loss("dqn")])[0]
     updates = {
-        "interpreted": update_cost(evaluator.make_loss, dqn, env, space.config.seeds),
+        "interpreted": update_cost(evaluator.make_loss_of("states"), dqn, env, space.config.seeds),
+        "interpreted_no_states": update_cost(evaluator.make_loss_of("no states"), dqn, env, space.config.seeds),
         # the other compiled DQN's loss, for programs applying the network to a state they computed
         "interpreted_network_inside": update_cost(lambda q_apply: rl_loss_fn.make_loss(space.vocabulary, q_apply), dqn, env, space.config.seeds),
         "hand_written": update_cost(lambda q_apply: (lambda program, o, t, b: rl_loss_fn.dqn_loss(q_apply)(o, t, b)), jnp.zeros(1), env, space.config.seeds),
@@ -226,8 +232,7 @@ def main() -> None:
         for program, row in zip(programs, rows):
             loss = exported_loss(space, program)
             harness = fresh_harness(space, evaluator.scorers[0], loss)
-            inside = evaluator.arrays.applies_network_inside(row)
-            make_loss = (lambda q_apply: rl_loss_fn.make_loss(space.vocabulary, q_apply)) if inside else evaluator.make_loss
+            make_loss = evaluator.make_loss_of(evaluator.arrays.form(row))
             updates_agree.append(same_update(one_update(make_loss, row, env), one_update(rlax_convention(loss), jnp.zeros(1), env)))
             t0 = time.perf_counter()
             theirs.append(harness.run(jnp.zeros(1))[0])
@@ -268,20 +273,25 @@ def update_cost_by_environment(names: list[str], seeds: int = 2) -> None:
     space = PluginManager().make_space(SpaceSpec("rl-losses", {}))
     arrays = rl_loss_fn.LossArrays(space.vocabulary)
     dqn = program_rows(arrays.lower([space.known_loss("dqn")]))[0]
-    interpreted = lambda q_apply: rl_loss_fn.make_loss(space.vocabulary, q_apply, q_of_computed_states=False)  # noqa: E731
+    forms = {form: (lambda q_apply, options=options: rl_loss_fn.make_loss(space.vocabulary, q_apply, **options))
+             for form, options in rl_loss_fn.LOSS_FORMS.items() if form != "network inside"}
     hand_written = lambda q_apply: (lambda program, o, t, b: rl_loss_fn.dqn_loss(q_apply)(o, t, b))  # noqa: E731
     envs, rows = {}, []
     for name in names:
         env = rl_envs.make(name)
-        # the two losses agree before their costs are compared
-        assert same_update(one_update(interpreted, dqn, env), one_update(hand_written, jnp.zeros(1), env)), name
-        ours = update_cost(interpreted, dqn, env, seeds, updates=100, repeats=3)
+        # the losses agree before their costs are compared
+        for make_loss in forms.values():
+            assert same_update(one_update(make_loss, dqn, env), one_update(hand_written, jnp.zeros(1), env)), name
+        ours = {form: update_cost(make_loss, dqn, env, seeds, updates=100, repeats=3) for form, make_loss in forms.items()}
         theirs = update_cost(hand_written, jnp.zeros(1), env, seeds, updates=100, repeats=3)
-        envs[name] = {"obs_dim": env.obs_dim, "interpreted": ours, "hand_written": theirs,
-                      "ratio": ours["update_cpu_us"] / theirs["update_cpu_us"]}
-        rows.append([name, env.obs_dim, f"{ours['update_cpu_us']:.0f}", f"{theirs['update_cpu_us']:.0f}", f"{envs[name]['ratio']:.1f}x"])
+        envs[name] = {"obs_dim": env.obs_dim, "num_actions": env.num_actions, "interpreted": ours["states"],
+                      "interpreted_no_states": ours["no states"], "hand_written": theirs,
+                      "ratio": ours["states"]["update_cpu_us"] / theirs["update_cpu_us"],
+                      "ratio_no_states": ours["no states"]["update_cpu_us"] / theirs["update_cpu_us"]}
+        rows.append([name, env.obs_dim, f"{ours['states']['update_cpu_us']:.0f}", f"{ours['no states']['update_cpu_us']:.0f}",
+                     f"{theirs['update_cpu_us']:.0f}", f"{envs[name]['ratio']:.1f}x", f"{envs[name]['ratio_no_states']:.1f}x"])
         print(rows[-1], flush=True)
-    print(table(rows, ["environment", "observation", "interpreted us CPU", "hand-written us CPU", "ratio"]))
+    print(table(rows, ["environment", "observation", "interpreted us CPU", "no states", "hand-written us CPU", "ratio", "no states"]))
     result = {"seeds": seeds, "environments": envs}
     save_json("rl_eval_update_cost", result)
 
@@ -292,7 +302,8 @@ def update_cost_by_environment(names: list[str], seeds: int = 2) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 4))
     dims = [envs[n]["obs_dim"] for n in names]
-    ax.loglog(dims, [envs[n]["interpreted"]["update_cpu_us"] for n in names], "o-", label="interpreted (DQN as the program)")
+    ax.loglog(dims, [envs[n]["interpreted"]["update_cpu_us"] for n in names], "o-", label="interpreted (DQN as the program), states in the buffer")
+    ax.loglog(dims, [envs[n]["interpreted_no_states"]["update_cpu_us"] for n in names], "^-", label="interpreted, placeholder states (no state ops)")
     ax.loglog(dims, [envs[n]["hand_written"]["update_cpu_us"] for n in names], "s--", label="hand-written DQN loss")
     for n, d in zip(names, dims):
         ax.annotate(n, (d, envs[n]["interpreted"]["update_cpu_us"]), fontsize=7)

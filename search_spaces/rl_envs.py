@@ -15,11 +15,12 @@ Ranges, and why (reference: shared/reference/rl-losses-and-nas-cells.md A.3, A.5
   opponent (which follows the ball) pays 1 per step until the ball passes a paddle, and stops at
   1,000 steps (gymnax environments/misc/pong.py: `reward = 1.0 - done`, `max_steps_in_episode`
   1000). Random play survives about 87 steps (1,000 episodes measured here); the hand-written DQN
-  about 300 after 20,000 steps (2 seeds: 287, 326; 86 CPU seconds). In no preset: an interpreted
-  update costs about 35 ms here against 1.6 ms hand-written (its 3,600-number observations: the
-  interpreter's buffer gives every node a slot as wide as a state; benchmarks/rl_eval.py
-  --update-cost), about 12 CPU minutes per candidate in updates alone. Kept in the table for that
-  benchmark.
+  about 300 after 20,000 steps (2 seeds: 287, 326; 86 CPU seconds). In no preset: a loss
+  whose ops read or make states costs about 24 ms per interpreted update here against 1.0 ms
+  hand-written (its 3,600-number observations: the interpreter's buffer gives every node a slot as
+  wide as a state), about 8 CPU minutes per candidate in updates alone; one without state ops
+  (DQN, the published losses) 2.2 ms (rl_loss_fn.LOSS_FORMS; benchmarks/rl_eval.py --update-cost).
+  Choose it with the rl-losses `envs` option.
 * Catch-bsuite: [-1, 1], the only two returns an episode can have (held out).
 * Breakout-MinAtar: [0, 30], random play scores about 0.5, PPO about 28 (gymnax README) (held out).
 

@@ -20,11 +20,14 @@ hurdle_passed.
 A failed evaluation, with its reason: a non-finite loss or gradient, a diverging Q (|Q| above
 rl_dqn.Q_LIMIT), or a loss whose gradient with respect to the online network is zero on every update.
 
-Two compiled DQNs per environment (rl_loss_fn's docstring says why): one whose loss runs the network
-only outside the interpreter, compiled when the evaluator is built (DQN's reference run), for every
-program whose Q-values are of the input states; and one with the network inside the interpreter as
-well, compiled on the first program that applies it to a state it computed (about 2% of the
-programs of a search walk, 15% of the children of DQN). Both compute the same loss.
+Up to three compiled DQNs per environment, one per loss form (rl_loss_fn.LOSS_FORMS and its
+docstring say why), each compiled on the first program that needs it, DQN's own when the evaluator
+is built (its reference run): "no states" for programs none of whose ops reads or makes a state,
+"states" for those some of whose ops do, "network inside" for those applying the network to a state
+they computed (about 2% of the programs of a search walk, 15% of the children of DQN). All compute
+the same loss; the narrower ones cost less. Where states are narrow anyway (fewer than
+NARROW_STATES times as many numbers as actions: CartPole, Acrobot) "no states" programs train on
+the "states" DQN, which saves a compilation for a gain of a few microseconds per update.
 """
 
 from __future__ import annotations
@@ -58,34 +61,41 @@ class EnvResult:
     error: str | None
 
 
+#: below this many state numbers per action, programs without state ops train on the "states" DQN
+NARROW_STATES = 4
+
+
 class EnvironmentScorer:
-    """One environment: its DQN task compiled once per loss form (a harness of one task each), DQN's
-    reference run, and the formula of the module docstring.
+    """One environment: its DQN task compiled once per loss form (a harness of one task each, built
+    on the first program of that form), DQN's reference run, and the formula of the module docstring.
 
-    make_loss(q_apply) trains the programs `applies_network_inside(arrays)` says no to;
-    make_general_loss those it says yes to (compiled on the first such program)."""
+    make_loss_of(form) gives the `make_loss` of a form of rl_loss_fn.LOSS_FORMS; form_of(arrays)
+    the form a lowered program needs."""
 
-    def __init__(self, name: str, steps: int, seeds: int, make_loss, make_general_loss, applies_network_inside, reference: Any):
+    def __init__(self, name: str, steps: int, seeds: int, make_loss_of, form_of, reference: Any):
         self.env = rl_envs.make(name)
         self.steps = steps
         self.seeds = seeds
-        self.harness = self._harness(make_loss)
-        self.normalizer = ReferenceNormalizer(self.harness, reference, self.summarize, relative_score, self._check_dqn)
-        self._make_general_loss = make_general_loss
-        self._applies_network_inside = applies_network_inside
-        self._general_harness: Harness | None = None
+        self._make_loss_of = make_loss_of
+        self._form_of = form_of
+        self.harnesses: dict[str, Harness] = {}
+        self.normalizer = ReferenceNormalizer(self.harness_for(reference), reference, self.summarize, relative_score, self._check_dqn)
 
-    def _harness(self, make_loss) -> Harness:
-        config = DQNConfig(steps=self.steps)
-        return Harness([dqn_task(self.env, config, make_loss)], jnp.asarray([config.learning_rate], jnp.float32), range(self.seeds))
+    def form(self, program: Any) -> str:
+        """The loss form `program` (arrays) trains with here."""
+        form = self._form_of(program)
+        if form == "no states" and self.env.obs_dim < NARROW_STATES * self.env.num_actions:
+            return "states"
+        return form
 
     def harness_for(self, program: Any) -> Harness:
         """The compiled DQN that trains `program` (arrays)."""
-        if not self._applies_network_inside(program):
-            return self.harness
-        if self._general_harness is None:
-            self._general_harness = self._harness(self._make_general_loss)
-        return self._general_harness
+        form = self.form(program)
+        if form not in self.harnesses:
+            config = DQNConfig(steps=self.steps)
+            task = dqn_task(self.env, config, self._make_loss_of(form))
+            self.harnesses[form] = Harness([task], jnp.asarray([config.learning_rate], jnp.float32), range(self.seeds))
+        return self.harnesses[form]
 
     def run(self, program: Any) -> dict[str, np.ndarray]:
         """The outcome of training with `program` (arrays), leaves [1 learning rate, S seeds]."""
@@ -137,16 +147,20 @@ class RLLossEvaluator(Evaluator):
 
         enable_compilation_cache()
         self.config = space.config
-        vocab = space.vocabulary
-        self.arrays = rl_loss_fn.LossArrays(vocab)
-        #: the loss of the DQN compiled at setup: the network outside the interpreter only
-        self.make_loss = lambda q_apply: rl_loss_fn.make_loss(vocab, q_apply, q_of_computed_states=False)  # noqa: E731
-        make_general_loss = lambda q_apply: rl_loss_fn.make_loss(vocab, q_apply)  # noqa: E731
+        self._grammar = space.vocabulary
+        self.arrays = rl_loss_fn.LossArrays(self._grammar)
         dqn = self.lower([space.known_loss("dqn")])[0]
         self.scorers = [
-            EnvironmentScorer(name, self.config.steps_for(name), self.config.seeds, self.make_loss, make_general_loss, self.arrays.applies_network_inside, dqn)
+            EnvironmentScorer(name, self.config.steps_for(name), self.config.seeds, self.make_loss_of, self.arrays.form, dqn)
             for name in self.config.suite_envs
         ]
+
+    def make_loss_of(self, form: str):
+        """The `make_loss` (q_apply -> loss) of one of rl_loss_fn.LOSS_FORMS."""
+        from evolve.search_spaces import rl_loss_fn
+
+        options = rl_loss_fn.LOSS_FORMS[form]
+        return lambda q_apply: rl_loss_fn.make_loss(self._grammar, q_apply, **options)
 
     @property
     def has_hurdle(self) -> bool:

@@ -23,6 +23,14 @@ The interface between the grammar (rl_losses, rl_ops) and the DQN that trains wi
   such node trains with `make_loss(..., q_of_computed_states=False)`, whose context holds no
   network at all (such a node would give NaN there); `LossArrays.applies_network_inside` tells
   which. Figures in benchmarks/rl_eval.py's results.
+* States widen every node. The interpreter packs each node's value in a row as wide as its widest
+  type, a batch of states [B, obs_dim] here: an update costs 1.8x the hand-written one on CartPole
+  (4 numbers) but 8.8x on Breakout-MinAtar (400) and 24.3x on Pong-misc (3,600). A program none of
+  whose ops reads or makes a state (DQN and the published losses among them: their states only
+  reach the network, outside) trains with `make_loss(..., states=False)`, which hands the
+  interpreter placeholder states of width 1, so its rows are as wide as a Q-value list: 1.3x the
+  hand-written update on Breakout-MinAtar, 2.2x on Pong-misc (benchmarks/rl_eval.py
+  --update-cost). `LossArrays.form` says which of the three losses a program needs (LOSS_FORMS).
 * batch: dict of s_tm1 [B, obs_dim] float32, a_tm1 [B] int32, r_t [B] float32, discount_t [B]
   float32 (the environment's discount times gamma, 0 at a terminal step), s_t [B, obs_dim] float32.
 * The program's output is the loss of each transition; `loss` is its mean over the batch, as the
@@ -55,7 +63,7 @@ from evolve.interpreter import Interpreter, LoweredPrograms, enable_compilation_
 from evolve.ops import Op, Vocabulary
 from evolve.program import Node, Program
 
-from evolve.search_spaces.rl_ops import INPUT_NAMES, LIST, ONLINE, Q_PARAM, Q_TARG_PARAM, S_T, S_TM1, TARGET
+from evolve.search_spaces.rl_ops import INPUT_NAMES, LIST, ONLINE, Q_PARAM, Q_TARG_PARAM, S_T, S_TM1, STATE, TARGET
 
 QApply = Callable[[Any, jax.Array], jax.Array]
 Batch = dict
@@ -117,14 +125,26 @@ def run_vocabulary(vocab: Vocabulary) -> Vocabulary:
     return Vocabulary(vocab.inputs, vocab.output_types, ops, vocab.max_nodes, const_types=vocab.const_types)
 
 
+#: the losses a program may need, cheapest first: name -> make_loss options. "no states": no op
+#: reads or makes a state; "states": some do; "network inside": one applies the network to a state
+#: it computed (LossArrays.form)
+LOSS_FORMS = {
+    "no states": {"q_of_computed_states": False, "states": False},
+    "states": {"q_of_computed_states": False, "states": True},
+    "network inside": {"q_of_computed_states": True, "states": True},
+}
+
+
 class LossArrays:
     """Lowers programs of the grammar `vocab` to the arrays `make_loss` takes."""
 
     def __init__(self, vocab: Vocabulary):
         self.vocabulary = run_vocabulary(vocab)
         self.interpreter = Interpreter(self.vocabulary)
-        # the branch code of `q_values` itself: the vocabulary's ops come first in the branch table
+        # branch codes: the vocabulary's ops come first in the branch table
         self._network_code = self.vocabulary.ops.index(vocab.overloads("q_values")[0])
+        self._state_codes = np.asarray([code for code, op in enumerate(self.vocabulary.ops)
+                                        if op.output_type == STATE or STATE in op.input_types])
 
     def lower(self, programs: Sequence[Program]) -> LoweredPrograms:
         """The programs, pruned, their Q-values of input states read from the precomputed lists."""
@@ -134,6 +154,12 @@ class LossArrays:
         """Whether a lowered program applies the network to a state it computed (a `q_values` node
         left in the arrays): it needs `make_loss(..., q_of_computed_states=True)`."""
         return bool(np.any(np.asarray(arrays.opcodes) == self._network_code))
+
+    def form(self, arrays: LoweredPrograms) -> str:
+        """The cheapest of LOSS_FORMS that trains a lowered program correctly."""
+        if self.applies_network_inside(arrays):
+            return "network inside"
+        return "states" if np.isin(np.asarray(arrays.opcodes), self._state_codes).any() else "no states"
 
 
 def _read_precomputed_q(program: Program) -> Program:
@@ -167,12 +193,17 @@ def program_inputs(batch: Batch) -> list:
     return [values[name] for name in INPUT_NAMES]
 
 
-def make_per_sample_loss(vocab: Vocabulary, q_apply: QApply, q_of_computed_states: bool = True):
+def make_per_sample_loss(vocab: Vocabulary, q_apply: QApply, q_of_computed_states: bool = True, states: bool = True):
     """per_sample(program_arrays, online_params, target_params, batch) -> loss of each transition [B].
 
     q_of_computed_states: whether the network may run inside the interpreter, for a `q_values` node
     reading a state the program computed; without it such a node gives NaN, and the backward pass
-    is cheaper (module docstring)."""
+    is cheaper (module docstring).
+    states: whether the program's ops may read or make states; without them the interpreter sees
+    placeholder states of width 1 (a state op would compute on those), and every node's row is
+    narrower (module docstring). Needs q_of_computed_states=False."""
+    if q_of_computed_states and not states:
+        raise ValueError("the network inside the interpreter reads states: states=False needs q_of_computed_states=False")
     interpreter = Interpreter(run_vocabulary(vocab), recompute_gradients=True)
     networks_of = (lambda online, target: QNetworks(q_apply, online, target)) if q_of_computed_states else (lambda online, target: None)
 
@@ -180,15 +211,18 @@ def make_per_sample_loss(vocab: Vocabulary, q_apply: QApply, q_of_computed_state
         params = {Q_PARAM: online, Q_TARG_PARAM: target}
         precomputed = tuple(q_apply(params[param], batch[INPUT_NAMES[state]]) for param, state in PRECOMPUTED_Q)
         context = QValues(precomputed, networks_of(online, target))
+        if not states:
+            placeholder = jnp.zeros((batch["s_t"].shape[0], 1), jnp.float32)
+            batch = {**batch, "s_tm1": placeholder, "s_t": placeholder}
         out = interpreter.run(program, program_inputs(batch), dims={"actions": precomputed[0].shape[-1]}, context=context)
         return out[0]
 
     return per_sample
 
 
-def make_loss(vocab: Vocabulary, q_apply: QApply, q_of_computed_states: bool = True):
+def make_loss(vocab: Vocabulary, q_apply: QApply, q_of_computed_states: bool = True, states: bool = True):
     """loss(program_arrays, online_params, target_params, batch) -> the mean per-sample loss (float32)."""
-    per_sample = make_per_sample_loss(vocab, q_apply, q_of_computed_states)
+    per_sample = make_per_sample_loss(vocab, q_apply, q_of_computed_states, states)
 
     def loss(program, online, target, batch):
         return jnp.mean(per_sample(program, online, target, batch))

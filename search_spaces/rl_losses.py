@@ -16,9 +16,10 @@ with the held-out suite (`suite="heldout"`), never used for fitness, Catch-bsuit
 steps) and Catch-bsuite 5,000 and Breakout-MinAtar 20,000 (full). The budgets are those at which the
 hand-written DQN was measured to learn each task (rl_dqn's sizes). `train_steps` (the same budget
 on every environment) and `seeds` override the preset. The full preset's third environment was
-Pong-misc until its cost was measured: an interpreted update costs about 35 ms there (3,600-number
-observations; 152 us on CartPole), 12 CPU minutes per candidate (rl_envs, benchmarks/rl_eval.py
---update-cost); no other discrete gymnax task with small observations is learned by this DQN in a
+Pong-misc until its cost was measured: an interpreted update of a loss with state ops costs about
+24 ms there (3,600-number observations; about 100 us on CartPole), 8 CPU minutes per candidate
+(rl_envs, benchmarks/rl_eval.py --update-cost), and about half the programs of a search have state
+ops; no other discrete gymnax task with small observations is learned by this DQN in a
 budget a search can pay (rl_envs says which were tried).
 
 This module is the space's grammar, which `evolve show`, `top`, `export` and a Ray driver build: it

@@ -71,7 +71,9 @@ def test_every_candidate_runs_the_one_compiled_dqn(space, evaluator):
     candidates = [space.known_loss(name) for name in ("dqn", "double_dqn", "dqn_reg", "dqn_clipped")]
     candidates += [space.random_program(rng) for _ in range(3)]
     results = evaluator.evaluate(candidates)
-    assert [scorer.harness.traces for scorer in evaluator.scorers] == [1]
+    (scorer,) = evaluator.scorers  # CartPole's states are narrow: "no states" programs train on the "states" DQN
+    assert set(scorer.harnesses) <= {"states", "network inside"}
+    assert all(harness.traces == 1 for harness in scorer.harnesses.values())
     assert results[0].fitness == 1.0 and results[0].metrics["score/CartPole-v1"] == 1.0
     assert results[0].metrics["hurdle_passed"] is True
     assert len({r.metrics["return/CartPole-v1"] for r in results[:4]}) > 1  # different losses train differently
@@ -109,7 +111,24 @@ def test_a_dqn_trained_with_the_exported_loss_matches_the_interpreters_training(
     scorer = evaluator.scorers[0]
     exported = Harness([dqn_task(scorer.env, DQNConfig(steps=TINY_STEPS), rlax_convention(module["loss"]))], jnp.asarray([1e-3]), [0])
     (by_export,) = exported.run(jnp.zeros(1))
-    (by_interpreter,) = scorer.harness.run(evaluator.lower([loss])[0])
+    row = evaluator.lower([loss])[0]
+    (by_interpreter,) = scorer.harness_for(row).run(row)
     assert by_export["episodes"] == by_interpreter["episodes"]
     np.testing.assert_allclose(by_export["mean_return"], by_interpreter["mean_return"], rtol=1e-6)
     np.testing.assert_allclose(by_export["max_abs_q"], by_interpreter["max_abs_q"], rtol=1e-3)
+
+
+def test_on_wide_observations_a_loss_without_state_ops_trains_on_the_narrow_dqn():
+    """Catch's 50-number observations: DQN (no state op) trains on the "no states" DQN, a loss with
+    a state op on the "states" one, each compiled once, DQN still exactly 1."""
+    catch = RLLosses(suite="heldout", heldout_envs="Catch-bsuite", train_steps=TINY_STEPS, seeds=1)
+    evaluator = catch.build_evaluator()
+    with_state_op = program(  # DQN's loss plus <s_tm1, s_t> · 0.01
+        catch, ("q_values", (0, 2)), ("select", (8, 1)), ("q_values", (3, 4)), ("max_list", (10,)), ("dot", (6, 11)),
+        ("add", (5, 12)), ("l2_distance", (9, 13)), ("dot", (2, 4)), ("const_0.01", (7,)), ("dot", (15, 16)), ("add", (14, 17)),
+    )
+    results = evaluator.evaluate([catch.known_loss("dqn"), with_state_op, catch.known_loss("dqn_reg")])
+    (scorer,) = evaluator.scorers
+    assert [scorer.form(row) for row in evaluator.lower([catch.known_loss("dqn"), with_state_op])] == ["no states", "states"]
+    assert {form: harness.traces for form, harness in scorer.harnesses.items()} == {"no states": 1, "states": 1}
+    assert results[0].fitness == 1.0 and not results[1].failed and not results[2].failed

@@ -123,6 +123,45 @@ def test_the_loss_with_the_network_outside_the_interpreter_is_the_same_loss(spac
     assert 1 < sum(inside) < len(programs) / 2  # the children of DQN that read a computed state's Q are the exception
 
 
+def test_a_loss_without_state_ops_is_the_same_loss_on_placeholder_states(space):
+    """`LossArrays.form` sends programs whose ops never touch a state to the narrow loss (states of
+    width 1 in the interpreter): on 50-number observations it must be the same loss, and every
+    program it sends elsewhere must read or make a state."""
+    wide, actions, batch_size = 50, 3, 16
+    rng = np.random.default_rng(11)
+    online, target = rl_loss_fn.random_mlp(rng, (wide, 8, actions)), rl_loss_fn.random_mlp(rng, (wide, 8, actions))
+    batch = {
+        "s_tm1": jnp.asarray(rng.normal(size=(batch_size, wide)), jnp.float32),
+        "a_tm1": jnp.asarray(rng.integers(0, actions, batch_size), jnp.int32),
+        "r_t": jnp.asarray(rng.normal(size=batch_size), jnp.float32),
+        "discount_t": jnp.full((batch_size,), 0.99, jnp.float32),
+        "s_t": jnp.asarray(rng.normal(size=(batch_size, wide)), jnp.float32),
+    }
+    states = jax.jit(jax.value_and_grad(rl_loss_fn.make_loss(space.vocabulary, rl_loss_fn.mlp_apply, q_of_computed_states=False), argnums=1))
+    narrow = jax.jit(jax.value_and_grad(rl_loss_fn.make_loss(space.vocabulary, rl_loss_fn.mlp_apply, q_of_computed_states=False, states=False), argnums=1))
+    arrays = rl_loss_fn.LossArrays(space.vocabulary)
+    programs = [space.known_loss(n) for n in rl_programs.KNOWN] + [space.random_program(rng) for _ in range(5)]
+    programs += [space.mutate(space.known_loss("dqn"), rng) for _ in range(40)]
+    b = rl_programs._Builder()  # a state op: <s_tm1, s_t> added to DQN's target
+    y = b.op("add", b.op("dot", b.s_tm1, b.s_t), b.op("max_list", b.op("q_values", b.q_targ_param, b.s_t)))
+    programs.append(b.program(b.op("l2_distance", b.op("select", b.op("q_values", b.q_param, b.s_tm1), b.action), y)))
+    forms = []
+    for program in programs:
+        row = rl_loss_fn.lower(space, program)
+        forms.append(arrays.form(row))
+        value, grads = states(row, online, target, batch)
+        narrow_value, narrow_grads = narrow(row, online, target, batch)
+        if forms[-1] == "no states":
+            np.testing.assert_allclose(narrow_value, value, rtol=1e-6, err_msg=space.describe(program))
+            assert_trees_close(narrow_grads, grads, rtol=1e-5, atol=1e-7)
+    assert forms[: len(rl_programs.KNOWN)] == ["no states"] * len(rl_programs.KNOWN)
+    assert forms[-1] == "states"
+    print({form: forms.count(form) for form in rl_loss_fn.LOSS_FORMS})
+    assert forms.count("no states") >= 10 and "states" in forms[len(rl_programs.KNOWN):-1]
+    with pytest.raises(ValueError, match="states=False needs"):
+        rl_loss_fn.make_loss(space.vocabulary, rl_loss_fn.mlp_apply, states=False)
+
+
 def call_exported(module, online, target, batch):
     """An exported module's `loss`, called in the rlax convention with the extras it asks for."""
     q = rl_loss_fn.mlp_apply
@@ -303,9 +342,9 @@ def test_a_loss_applying_the_network_to_a_computed_state_trains_on_the_evaluator
     results = evaluator.evaluate([computed, space.known_loss("dqn"), computed])
     assert not results[0].failed and np.isfinite(results[0].fitness)  # not the NaN of the network-free DQN
     assert results[2].fitness == results[0].fitness and results[1].fitness == 1.0
-    scorer = evaluator.scorers[0]
-    general = scorer.harness_for(evaluator.lower([computed])[0])
-    assert general is not scorer.harness and general.traces == 1 and scorer.harness.traces == 1
+    (scorer,) = evaluator.scorers
+    assert scorer.form(evaluator.lower([computed])[0]) == "network inside"
+    assert {form: harness.traces for form, harness in scorer.harnesses.items()} == {"states": 1, "network inside": 1}
 
 
 def test_the_cli_exports_a_stored_loss_as_jax_and_shows_it_as_a_formula(space, tmp_path, capsys):
