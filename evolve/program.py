@@ -191,7 +191,13 @@ class Program:
         return {"format": FORMAT, "version": VERSION, "space": self.space, "nodes": nodes, "outputs": list(self.outputs)}
 
     def to_json(self, indent: int | None = None) -> str:
-        return json.dumps(self.to_dict(), indent=indent)
+        return self._compact_json if indent is None else json.dumps(self.to_dict(), indent=indent)
+
+    @functools.cached_property
+    def _compact_json(self) -> str:
+        """Made once: a run writes each program to its store and, in every predictor checkpoint, each
+        program of the replay buffer again (thousands, every 200 recorded individuals)."""
+        return json.dumps(self.to_dict())
 
     @classmethod
     def from_dict(cls, data: Any) -> "Program":
