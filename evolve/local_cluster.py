@@ -33,6 +33,8 @@ class LocalCluster:
     def __enter__(self) -> "LocalCluster":
         port = self.address.rpartition(":")[2]
         try:
+            if self.env["RAY_AUTH_MODE"] == "token":
+                self._ensure_token()
             self._ray_start("--head", f"--port={port}", f"--num-cpus={self.head_cpus}", "--include-dashboard=false",
                             f"--ray-client-server-port={_free_port()}", f"--dashboard-agent-listen-port={_free_port()}")
             for cpus in self.node_cpus:
@@ -46,9 +48,17 @@ class LocalCluster:
     def __exit__(self, *exc) -> None:
         self.stop()
 
+    def _ensure_token(self) -> None:
+        """`ray start --head` in token mode needs a token and, unlike `ray.init()`, makes none: on a
+        machine that never ran Ray, make the one `ray.init()` would (~/.ray/auth_token), unless the
+        environment names one."""
+        self._ray("get-auth-token", "--generate")
+
     def _ray_start(self, *args: str) -> None:
-        ray = os.path.join(os.path.dirname(sys.executable), "ray")
-        cmd = [ray, "start", *args, f"--temp-dir={self.temp_dir}", "--disable-usage-stats"]
+        self._ray("start", *args, f"--temp-dir={self.temp_dir}", "--disable-usage-stats")
+
+    def _ray(self, *args: str) -> None:
+        cmd = [os.path.join(os.path.dirname(sys.executable), "ray"), *args]
         done = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=180)
         if done.returncode != 0:
             raise ClusterError(f"`{' '.join(cmd)}` failed: {done.stderr.strip().splitlines()[-1:]}")
