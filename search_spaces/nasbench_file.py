@@ -137,11 +137,22 @@ def find_frames(buffer: bytes | mmap.mmap, path: str) -> Frames:
         (length,) = unpack_length(buffer, offset)
         end = offset + HEADER + length + FOOTER
         if end > size:
+            if not _length_checks_out(buffer, offset):
+                # a header that fails its own CRC: a corrupt file, or none of TFRecord's at all
+                kind = "not a TFRecord file" if record == 0 else "corrupt"
+                raise _error(path, record, offset, f"{kind}: bad CRC of the record's length")
             raise _error(path, record, offset, f"truncated: the record says {length} bytes of data, the file ends first")
         starts.append(offset + HEADER)
         lengths.append(length)
         offset = end
     return Frames(np.array(starts, dtype=np.int64), np.array(lengths, dtype=np.int64))
+
+
+def _length_checks_out(buffer: bytes | mmap.mmap, offset: int) -> bool:
+    """Whether the record header at `offset` holds the masked CRC of its length."""
+    head = np.frombuffer(buffer, dtype=np.uint8, count=HEADER, offset=offset)
+    stored = int(_gather_uint32(head, np.array([8]))[0])
+    return stored == int(masked(crc32c_segments(head, np.array([0]), np.array([8])))[0])
 
 
 def check_crcs(buffer: np.ndarray, frames: Frames, path: str) -> None:

@@ -165,6 +165,9 @@ def test_every_bad_file_is_one_clear_error_naming_file_and_record(tmp_path):
         "length crc": (corrupt(tmp_path, flip(second + 9)), rf"record 1 \(byte {second}\): bad CRC of the length"),
         "data crc": (corrupt(tmp_path, flip(second + 20)), rf"record 1 \(byte {second}\): bad CRC of the data"),
         "empty": (corrupt(tmp_path, lambda raw: b""), r"no cell trained for 108 epochs; it holds no records"),
+        "another format": (corrupt(tmp_path, lambda raw: b"root:x:0:0:root:/root:/bin/bash\n" * 3),
+                           r"record 0 \(byte 0\): not a TFRecord file: bad CRC of the record's length"),
+        "length made huge": (corrupt(tmp_path, flip(second + 6)), rf"record 1 \(byte {second}\): corrupt: bad CRC of the record's length"),
     }
     for name, (path, message) in cases.items():
         with pytest.raises(EvolveError, match=message) as info:
