@@ -213,12 +213,14 @@ def cmd_evaluate(args) -> int:
         raise ProgramError(f"cannot read {args.program}: {e.strerror}") from None
     try:
         program = Program.from_json(content.decode("utf-8"))
+        if program.space != args.space:
+            raise ProgramError(f"a program of space {program.space!r}, not {args.space!r}")
+        space.validate(program)
     except UnicodeDecodeError as e:
         raise ProgramError(f"{args.program} is not UTF-8 text (byte {content[e.start]:#04x} at offset {e.start});"
                            " a program file is JSON") from None
-    if program.space != args.space:
-        raise ProgramError(f"{args.program} is a program of space {program.space!r}, not {args.space!r}")
-    space.validate(program)
+    except ProgramError as e:  # which file, when a script evaluates many
+        raise ProgramError(f"{args.program}: {e}") from None
     [evaluation] = evaluate_safely(space.evaluator, [program])
     print(json.dumps({"fitness": evaluation.fitness, "metrics": evaluation.metrics, "error": evaluation.error}))
     print(report.describe(space, program))

@@ -78,7 +78,7 @@ def test_missing_run_and_bad_format(db, capsys):
         ("{oops", "not valid JSON"),
         ('{"format": "evolve.program", "version": 1, "space": "symbolic-regression", "nodes": [{"op": "input"}, {"op": "tan", "inputs": [0]}], "outputs": [1]}',
          "node 1 (tan): unknown op"),
-        ('{"format": "evolve.program", "version": 1, "space": "optimizers", "nodes": [], "outputs": []}', "is a program of space 'optimizers'"),
+        ('{"format": "evolve.program", "version": 1, "space": "optimizers", "nodes": [], "outputs": []}', "a program of space 'optimizers'"),
     ],
 )
 def test_malformed_program_file(tmp_path, content, message, capsys):
@@ -86,7 +86,7 @@ def test_malformed_program_file(tmp_path, content, message, capsys):
     path.write_text(content)
     assert main(["evaluate", "symbolic-regression", str(path)]) == 2
     err = capsys.readouterr().err
-    assert message in err and len(err.strip().splitlines()) == 1
+    assert message in err and str(path) in err and len(err.strip().splitlines()) == 1
 
 
 def exit_code(args):
