@@ -203,3 +203,23 @@ def test_a_run_with_nothing_recorded_yet_has_a_report(tmp_path):
         text = report_html.render(store, [run.id], lambda run: SymbolicRegression(**run.config.space_options))
     assert "0 of 10 evaluations" in text and "no program was evaluated successfully yet" in text
     assert text.count(">no data</text>") == 2  # both progress plots, empty
+
+
+def test_report_of_a_nas_cell_run_draws_cells_and_offers_their_exports(tmp_path):
+    """The report of another kind of program: NAS-Bench-101 cells (tabular evaluator on a small file
+    in the benchmark's format), each top cell with its spec and flax exports and, with graphviz, its
+    drawing; the failures (cells absent from the file) counted by reason."""
+    from test_nas_runs import data_file
+
+    data = data_file(tmp_path / "cells.tfrecord", cells=60)
+    db, page = str(tmp_path / "nas.db"), str(tmp_path / "nas.html")
+    assert main(["run", "nas-cells", "--space-opt", "evaluator=tabular", "--space-opt", f"data={data}",
+                 "--budget", "40", "--db", db]) == 0
+    assert main(["report", "1", "--db", db, "-o", page]) == 0
+    text = open(page, encoding="utf-8").read()
+    for words in ("Top 5 programs", "Lineage of the best program", "export: nasbench", "export: flax",
+                  "Failures by reason", "cell not in"):
+        assert words in text
+    assert text.count("&quot;matrix&quot;: [") >= 5  # each top cell's spec, readable by the benchmark's API
+    if shutil.which("dot"):
+        assert len(re.findall(r'class="node"', text)) >= 5 * 3  # five drawn cells: input, a vertex, output
