@@ -173,12 +173,8 @@ def predictor_stats(individuals: list[Individual], evaluation_seconds: float, ti
     }
 
 
-def predictor_lines(individuals: list[Individual], evaluation_seconds: float, tie: float = 1e-6) -> list[str]:
-    """`predictor_stats` as lines for the terminal (none for an unguided run)."""
-    return _predictor_text(predictor_stats(individuals, evaluation_seconds, tie))
-
-
 def _predictor_text(stats: dict | None) -> list[str]:
+    """`predictor_stats` as lines for the terminal (none for an unguided run)."""
     if stats is None:
         return []
     if "guided_children" not in stats:

@@ -102,7 +102,7 @@ def flax_source(program: Program, description: str, network: dict, training: dic
         else:
             assert ops[v] == AVAILABLE_OPS[2]
             body.append(f"        h{slot[v]} = max_pool3x3({summed})")
-    outputs = [f"ConvBnRelu(c, 1, name=\"proj_out\")(x, train)"] if matrix[0][n - 1] else []
+    outputs = ["ConvBnRelu(c, 1, name=\"proj_out\")(x, train)"] if matrix[0][n - 1] else []
     outputs += [f"h{slot[u]}" for u in range(1, n - 1) if matrix[u][n - 1]]
     body.append(f"        return {' + '.join(outputs)}")
     header = _HEADER.format(module_hash=nas_cells.module_hash(program), description=description, **training)

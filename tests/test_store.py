@@ -378,7 +378,6 @@ def test_a_ctrl_c_just_after_begin_leaves_no_transaction_open(tmp_path):
 def test_readers_never_take_the_write_ahead_log_from_a_running_driver(tmp_path):
     """A reader's connection, closing, deletes the store's log when it believes itself the last one;
     the driver's own locks must say otherwise even after its heartbeat thread reopened the store."""
-    import os
     import signal
 
     from watch import wait_until_recorded
