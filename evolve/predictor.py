@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from evolve.errors import PluginError
 from evolve.population import Individual
 from evolve.program import Program
 
@@ -24,7 +25,8 @@ class Predictor(abc.ABC):
 
     @abc.abstractmethod
     def compare(self, a: Sequence[Program], b: Sequence[Program]) -> np.ndarray:
-        """P(a[i] is better than b[i]) for each i, as a float array, in one batched call."""
+        """P(a[i] is better than b[i]) for each i, as a float array, in one batched call: one
+        probability in [0, 1] per pair (`checked_comparison` holds a predictor to it)."""
 
     @property
     def ready(self) -> bool:
@@ -48,3 +50,23 @@ class Predictor(abc.ABC):
 
     def restore(self, state: bytes) -> None:
         """Load what `state()` returned."""
+
+
+def checked_comparison(predictor: Predictor, answer: Any, pairs: int) -> np.ndarray:
+    """`answer`, what `predictor.compare` returned for `pairs` pairs, as a float array; a predictor
+    that broke its contract (another length, NaN, a value outside [0, 1], not numbers) is a
+    PluginError naming it. Guided strategies ask through this, so such a predictor stops the run
+    with one line (resumable, nothing lost) instead of steering it with numbers that mean nothing."""
+    name = f"predictor {type(predictor).__name__}"
+    try:
+        p = np.asarray(answer, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise PluginError(f"{name}: compare returned {type(answer).__name__}, not {pairs} probabilities") from None
+    if p.shape != (pairs,):
+        raise PluginError(f"{name}: compare returned shape {p.shape} for {pairs} pairs; it must give one P(a > b) per pair")
+    wrong = np.flatnonzero(~(np.isfinite(p) & (p >= 0.0) & (p <= 1.0)))
+    if wrong.size:
+        k = int(wrong[0])
+        raise PluginError(f"{name}: compare returned {float(p[k])!r} for pair {k}; each answer must be a probability in [0, 1]")
+    return p
+

@@ -34,7 +34,7 @@ import numpy as np
 
 from evolve.guidance_cost import GuidanceBudget, evaluation_seconds, proposal_guidance_seconds
 from evolve.population import AgingPopulation, Individual
-from evolve.predictor import Predictor
+from evolve.predictor import Predictor, checked_comparison
 from evolve.program import Program
 from evolve.strategy import Proposal, Strategy, initial_proposals
 from evolve.plugins.selection_options import check_selection
@@ -142,7 +142,7 @@ class GuidedStrategy(NoveltyMemory):
     def compare(self, a: Sequence[Program], b: Sequence[Program]) -> tuple[np.ndarray, float]:
         """The predictor's P(a > b) and the seconds it took."""
         start = time.perf_counter()
-        p = self.predictor.compare(a, b)
+        p = checked_comparison(self.predictor, self.predictor.compare(a, b), len(a))
         return p, time.perf_counter() - start
 
     def _training_seconds(self) -> dict:

@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 
 from evolve import hookimpl
-from evolve.engine import start_run
+from evolve.engine import resume_run, start_run
 from evolve.ops import Input, Vocabulary, elementwise_ops
+from evolve.errors import PluginError
 from evolve.plugin_manager import PluginManager
+from evolve.predictor import Predictor
 from evolve.report import show
 from evolve.space import Evaluation, SearchSpace
 from evolve.store import RunConfig, Store
@@ -204,6 +206,60 @@ def test_a_raising_reporter_is_disabled_and_the_run_goes_on(caplog):
     assert len(warnings) == 2
     assert any("ValueError: dashboard unreachable" in w for w in warnings)
     assert any("ConnectionError: no server" in w for w in warnings)
+
+
+class Misjudges(Predictor):
+    """A third-party predictor whose answers break the contract in one of several ways."""
+
+    answers = {
+        "one short": lambda n: np.full(n - 1, 0.9),
+        "NaN": lambda n: np.full(n, np.nan),
+        "not a probability": lambda n: np.full(n, 7.0),
+        "not numbers": lambda n: ["yes"] * n,
+    }
+
+    def __init__(self, space, answer: str = "NaN"):
+        self.answer = answer
+
+    def observe(self, individuals):
+        pass
+
+    def compare(self, a, b):
+        return self.answers[self.answer](len(a))
+
+
+class Predictors:
+    @hookimpl
+    def evolve_predictors(self):
+        return {"misjudges": Misjudges}
+
+
+@pytest.mark.parametrize("answer, message", [
+    ("one short", r"compare returned shape \((\d+),\) for (\d+) pairs"),
+    ("NaN", r"compare returned nan for pair 0; each answer must be a probability in \[0, 1\]"),
+    ("not a probability", r"compare returned 7.0 for pair 0"),
+    ("not numbers", r"compare returned list, not \d+ probabilities"),
+])
+def test_a_predictor_that_breaks_its_contract_stops_the_run_with_one_line_and_keeps_what_it_recorded(
+        answer, message, tmp_path):
+    """Guidance from answers that mean nothing is no guidance: the run stops at the first such answer
+    with a PluginError naming the predictor (one line at the command line); the run is left
+    interrupted with what it recorded, and resuming it meets the same line, losing nothing."""
+    manager = PluginManager(extra_plugins=(Spaces(), Predictors()))
+    with Store(str(tmp_path / "e.db")) as store:
+        config = RunConfig("Honest", strategy="pam-rt", strategy_options={"population_size": 10, "tournament_size": 3},
+                           predictor="misjudges", predictor_options={"answer": answer}, budget=40, workers=4)
+        with pytest.raises(PluginError, match=r"^predictor Misjudges: " + message) as info:
+            start_run(store, config, manager).execute()
+        assert "\n" not in str(info.value)
+        recorded = sum(store.counts(1))
+        assert store.run(1).status == "interrupted" and recorded > 0
+        with pytest.raises(PluginError, match=r"^predictor Misjudges: "):
+            resume_run(store, 1, manager).execute()
+        assert store.run(1).status == "interrupted" and sum(store.counts(1)) >= recorded
+    if answer == "one short":
+        found = re.search(message, str(info.value))
+        assert int(found.group(1)) + 1 == int(found.group(2))
 
 
 def test_a_space_registered_in_code_runs_on_ray(ray_cluster):
