@@ -1,5 +1,5 @@
-"""The evaluation boundary (design.md 10.4): whatever a space's evaluator returns is checked here,
-once, before anything records it.
+"""The plugin boundary (design.md 10.4): whatever a space's evaluator returns, and whatever a
+strategy proposes, is checked here, once, before anything records it.
 
 A plugin that breaks its contract must not corrupt a run. So:
 * a batch with the wrong number of results fails as a whole, with the reason: nothing is
@@ -7,7 +7,11 @@ A plugin that breaks its contract must not corrupt a run. So:
 * a fitness must be a real number: numpy and JAX scalars are converted to a Python float; NaN and
   infinities are failures with their reason (a failure's fitness is -inf);
 * metrics must be JSON-able: numpy/JAX scalars and small arrays are converted, anything else fails
-  the program with the reason.
+  the program with the reason;
+* proposals (`checked_proposals`) must be at most the number asked for, each a Proposal of a valid
+  program of the run's space, whose parent is none or an individual of the run, with JSON-able info. A strategy that breaks
+  this stops the run with one PluginError line, the run left interrupted: a wrong proposal would
+  otherwise surface as a traceback deep in an evaluator, or be stored where no reader expects it.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ import math
 import numbers
 from typing import Any, Sequence
 
+from evolve.errors import PluginError, ProgramError
 from evolve.space import Evaluation
+from evolve.strategy import Proposal
 
 #: arrays in metrics are kept up to this many elements (a curve, per-task scores); larger ones fail
 MAX_METRIC_ARRAY = 10_000
@@ -57,6 +63,35 @@ def checked(evaluation: Any) -> Evaluation:
         spelled = "NaN" if math.isnan(fitness) else ("+inf" if fitness > 0 else "-inf")
         return Evaluation.failure(f"fitness is {spelled}", **metrics)
     return Evaluation(fitness, metrics, None)
+
+
+def checked_proposals(strategy: str, proposals: Any, asked: int, space, recorded: int) -> list:
+    """`proposals`, what strategy `strategy` returned when asked for `asked` in a run that has
+    recorded individuals 1..`recorded`, as a list of Proposals; a PluginError naming the strategy and
+    the first breach otherwise."""
+    name = f"strategy {strategy!r}"
+    if not isinstance(proposals, (list, tuple)):
+        raise PluginError(f"{name}: propose returned {type(proposals).__name__}, not a list of Proposal")
+    if len(proposals) > asked:
+        raise PluginError(f"{name}: propose returned {len(proposals)} proposals when asked for {asked}")
+    for k, proposal in enumerate(proposals):
+        if not isinstance(proposal, Proposal):
+            raise PluginError(f"{name}: proposal {k} is a {type(proposal).__name__}, not a Proposal")
+        parent = proposal.parent
+        if parent is not None and (isinstance(parent, bool) or not isinstance(parent, int) or not 1 <= parent <= recorded):
+            raise PluginError(f"{name}: proposal {k}'s parent is {parent!r}, not None or the id of an individual of"
+                              f" this run (1 to {recorded})")
+        try:
+            if getattr(proposal.program, "space", None) != space.name:
+                raise ProgramError(f"a program of space {getattr(proposal.program, 'space', None)!r}, not {space.name!r}")
+            space.validate(proposal.program)
+        except ProgramError as e:
+            raise PluginError(f"{name}: proposal {k} is not a valid program: {e}") from None
+        try:
+            json.dumps(json_safe(proposal.info))
+        except (TypeError, ValueError) as e:
+            raise PluginError(f"{name}: proposal {k}'s info cannot be stored as JSON: {e}") from None
+    return list(proposals)
 
 
 def _real(value: Any) -> float | None:

@@ -27,7 +27,7 @@ from typing import Sequence
 
 import numpy as np
 
-from evolve.boundary import checked
+from evolve.boundary import checked, checked_proposals
 from evolve.errors import EvolveError, OptionError, StoreError
 from evolve.executors import WorkItem, WorkResult
 from evolve.lease import Driver, Heartbeat
@@ -44,6 +44,10 @@ log = logging.getLogger(__name__)
 #: A run that gets only duplicate-cache answers this many times in a row has converged; it stops as
 #: "stalled" instead of spinning forever without spending its budget.
 MAX_CACHE_STREAK = 10_000
+#: Why a run ends finished: its budget spent, its problem solved, stalled (above), or exhausted (its
+#: strategy proposed nothing more while nothing was in flight: a finite strategy went through its
+#: space). Any other reason leaves the run interrupted, to be resumed.
+FINISHED_REASONS = ("budget", "solved", "stalled", "exhausted")
 #: How often (in recorded individuals) the predictor's state is checkpointed in the store.
 CHECKPOINT_EVERY = 200
 #: After this many evaluations, a run most of whose evaluations failed says so (once) on the terminal.
@@ -114,7 +118,7 @@ class Engine:
             self.executor.shutdown()
             if self.predictor is not None:
                 self.predictor.close()  # a training thread still inside JAX would abort the process at exit
-            status = "finished" if reason in ("budget", "solved", "stalled") else "interrupted"
+            status = "finished" if reason in FINISHED_REASONS else "interrupted"
             try:
                 self.store.release(self.run.id, status, reason)
             except StoreError as e:
@@ -143,8 +147,8 @@ class Engine:
             stop = self._stop_reason()
             if stop is None:
                 self._fill()
-            if not self.in_flight:
-                return self._stop_reason() or "budget"
+            if not self.in_flight:  # nothing proposed, nothing to wait for: the strategy has no more
+                return self._stop_reason() or "exhausted"
             self._record_results(self.executor.results())
 
     def _stop_reason(self) -> str | None:
@@ -165,7 +169,8 @@ class Engine:
             if free <= 0:
                 return
             self.population.in_flight = len(self.in_flight)
-            proposals = self.strategy.propose(self.population, free, self.rng)
+            proposals = checked_proposals(self.config.strategy, self.strategy.propose(self.population, free, self.rng),
+                                          free, self.space, self.recorded)
             if not proposals:
                 return  # the strategy waits for results (e.g. its initial programs are all in flight)
             start = time.perf_counter()

@@ -121,7 +121,8 @@ def evolve_individual_evaluated(run, individual):
 @hookspec
 def evolve_run_finished(run, reason):
     """Called once when the run stops in this process, its status already stored: `reason` is
-    "budget", "solved" or "stalled" (finished), or "interrupted" (Ctrl-C or SIGTERM) or
+    "budget", "solved", "stalled" or "exhausted" (finished; evolve.engine.FINISHED_REASONS), or
+    "interrupted" (Ctrl-C or SIGTERM) or
     "crashed: <the error>" (the run can be resumed). Not called when the process is killed (SIGKILL).
 
     run: the `evolve.store.RunRecord` as the run started (its status field is not refreshed).

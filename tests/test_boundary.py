@@ -16,7 +16,9 @@ from evolve.errors import PluginError
 from evolve.plugin_manager import PluginManager
 from evolve.predictor import Predictor
 from evolve.report import show
+from evolve.program import Node, Program
 from evolve.space import Evaluation, SearchSpace
+from evolve.strategy import Proposal, Strategy, initial_proposals
 from evolve.store import RunConfig, Store
 
 
@@ -260,6 +262,80 @@ def test_a_predictor_that_breaks_its_contract_stops_the_run_with_one_line_and_ke
     if answer == "one short":
         found = re.search(message, str(info.value))
         assert int(found.group(1)) + 1 == int(found.group(2))
+
+
+class Proposes(Strategy):
+    """A third-party strategy: regularized evolution's first step, then proposals that break the
+    contract in one of several ways."""
+
+    population_size = 8
+
+    def __init__(self, space, breach: str = "a Program"):
+        self.space, self.breach = space, breach
+
+    def propose(self, population, n, rng):
+        if population.initializing:
+            return initial_proposals(self.space, population, n, rng)
+        parent = population.tournament(3, rng)
+        child = self.space.mutate(parent.program, rng)
+        return {
+            "a Program": lambda: [child] * n,
+            "too many": lambda: [Proposal(child, parent.id)] * (n + 1),
+            "a foreign program": lambda: [Proposal(Program(child.nodes, child.outputs, "optimizers"), parent.id)],
+            "an invalid program": lambda: [Proposal(Program(child.nodes[:1] + (Node("tan", (0,)),), (1,), child.space),
+                                                    parent.id)],
+            "an unknown parent": lambda: [Proposal(child, 10**9)],
+            "opaque info": lambda: [Proposal(child, parent.id, {"rng": rng})],
+            "None": lambda: None,
+        }[self.breach]()
+
+
+class Exhausts(Strategy):
+    """A finite strategy: its space's seeds and random programs, 12 in all, then nothing more."""
+
+    population_size = 4
+
+    def __init__(self, space):
+        self.space, self.proposed = space, 0
+
+    def propose(self, population, n, rng):
+        n = min(n, 12 - self.proposed)
+        self.proposed += n
+        return [Proposal(self.space.random_program(rng)) for _ in range(n)]
+
+
+class Strategies:
+    @hookimpl
+    def evolve_strategies(self):
+        return {"proposes": Proposes, "exhausts": Exhausts}
+
+
+@pytest.mark.parametrize("breach, message", [
+    ("a Program", r"proposal 0 is a Program, not a Proposal"),
+    ("too many", r"propose returned (\d+) proposals when asked for (\d+)"),
+    ("a foreign program", r"proposal 0 is not a valid program: a program of space 'optimizers', not 'Honest'"),
+    ("an invalid program", r"proposal 0 is not a valid program: node 1 \(tan\): unknown op"),
+    ("an unknown parent", r"proposal 0's parent is 1000000000, not None or the id of an individual of this run"),
+    ("opaque info", r"proposal 0's info cannot be stored as JSON"),
+    ("None", r"propose returned NoneType, not a list of Proposal"),
+])
+def test_a_strategy_that_breaks_its_contract_stops_the_run_with_one_line(breach, message, tmp_path):
+    """What a strategy proposes is checked before anything stores or evaluates it: one PluginError
+    line naming the strategy and the breach, the run left interrupted with what it recorded."""
+    manager = PluginManager(extra_plugins=(Spaces(), Strategies()))
+    with Store(str(tmp_path / "e.db")) as store:
+        config = RunConfig("Honest", strategy="proposes", strategy_options={"breach": breach}, budget=40, workers=2)
+        with pytest.raises(PluginError, match=r"^strategy 'proposes': " + message) as info:
+            start_run(store, config, manager).execute()
+        assert "\n" not in str(info.value)
+        assert store.run(1).status == "interrupted" and 0 < sum(store.counts(1)) < 40
+        assert_nothing_misattributed(store)
+
+
+def test_a_strategy_with_nothing_more_to_propose_ends_the_run_exhausted():
+    store, _, reason = search("Honest", budget=100, workers=3, strategy="exhausts", plugins=(Strategies(),))
+    assert reason == "exhausted" and store.run(1).status == "finished"
+    assert sum(store.counts(1)) == 12
 
 
 def test_a_space_registered_in_code_runs_on_ray(ray_cluster):
