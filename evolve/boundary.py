@@ -86,7 +86,8 @@ def checked_proposals(strategy: str, proposals: Any, asked: int, space, recorded
                 raise ProgramError(f"a program of space {getattr(proposal.program, 'space', None)!r}, not {space.name!r}")
             space.validate(proposal.program)
         except ProgramError as e:
-            raise PluginError(f"{name}: proposal {k} is not a valid program: {e}") from None
+            raise PluginError(f"{name}: proposal {k} is not a valid program (made by the strategy, or by the space's"
+                              f" random_program or mutate): {e}") from None
         try:
             json.dumps(json_safe(proposal.info))
         except (TypeError, ValueError) as e:
