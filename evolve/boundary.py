@@ -82,8 +82,9 @@ def checked_proposals(strategy: str, proposals: Any, asked: int, space, recorded
             raise PluginError(f"{name}: proposal {k}'s parent is {parent!r}, not None or the id of an individual of"
                               f" this run (1 to {recorded})")
         try:
-            if getattr(proposal.program, "space", None) != space.name:
-                raise ProgramError(f"a program of space {getattr(proposal.program, 'space', None)!r}, not {space.name!r}")
+            made_for = getattr(proposal.program, "space", None)
+            if space.name is not None and made_for != space.name:
+                raise ProgramError(f"a program of space {made_for!r}, not {space.name!r}")
             space.validate(proposal.program)
         except ProgramError as e:
             raise PluginError(f"{name}: proposal {k} is not a valid program (made by the strategy, or by the space's"
