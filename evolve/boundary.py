@@ -22,6 +22,7 @@ import numbers
 from typing import Any, Sequence
 
 from evolve.errors import PluginError, ProgramError
+from evolve.program import Program
 from evolve.space import Evaluation
 from evolve.strategy import Proposal
 
@@ -81,8 +82,10 @@ def checked_proposals(strategy: str, proposals: Any, asked: int, space, recorded
         if parent is not None and (isinstance(parent, bool) or not isinstance(parent, int) or not 1 <= parent <= recorded):
             raise PluginError(f"{name}: proposal {k}'s parent is {parent!r}, not None or the id of an individual of"
                               f" this run (1 to {recorded})")
+        if not isinstance(proposal.program, Program):
+            raise PluginError(f"{name}: proposal {k}'s program is a {type(proposal.program).__name__}, not a Program")
         try:
-            made_for = getattr(proposal.program, "space", None)
+            made_for = proposal.program.space
             if space.name is not None and made_for != space.name:
                 raise ProgramError(f"a program of space {made_for!r}, not {space.name!r}")
             space.validate(proposal.program)

@@ -287,6 +287,7 @@ class Proposes(Strategy):
             "an unknown parent": lambda: [Proposal(child, 10**9)],
             "opaque info": lambda: [Proposal(child, parent.id, {"rng": rng})],
             "None": lambda: None,
+            "no program": lambda: [Proposal("x + 1", parent.id)],
         }[self.breach]()
 
 
@@ -318,6 +319,7 @@ class Strategies:
     ("an unknown parent", r"proposal 0's parent is 1000000000, not None or the id of an individual of this run"),
     ("opaque info", r"proposal 0's info cannot be stored as JSON"),
     ("None", r"propose returned NoneType, not a list of Proposal"),
+    ("no program", r"proposal 0's program is a str, not a Program"),
 ])
 def test_a_strategy_that_breaks_its_contract_stops_the_run_with_one_line(breach, message, tmp_path):
     """What a strategy proposes is checked before anything stores or evaluates it: one PluginError
