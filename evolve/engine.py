@@ -28,7 +28,7 @@ from typing import Sequence
 import numpy as np
 
 from evolve.boundary import checked, checked_proposals
-from evolve.errors import EvolveError, OptionError, StoreError
+from evolve.errors import EvolveError, OptionError, PluginError, StoreError
 from evolve.executors import WorkItem, WorkResult
 from evolve.lease import Driver, Heartbeat
 from evolve.lifecycle import Lifecycle
@@ -315,7 +315,11 @@ class Engine:
     def _checkpoint_predictor(self) -> None:
         """Save the predictor's state every CHECKPOINT_EVERY recorded individuals."""
         if self.recorded - self._last_checkpoint >= CHECKPOINT_EVERY:
-            self.store.save_checkpoint(self.run.id, "predictor", self.recorded, self.predictor.state())
+            state = self.predictor.state()
+            if not isinstance(state, (bytes, bytearray)):
+                raise PluginError(f"predictor {self.config.predictor!r}: state() returned {type(state).__name__}, not bytes;"
+                                  " a resumed run could not restore it")
+            self.store.save_checkpoint(self.run.id, "predictor", self.recorded, bytes(state))
             self._last_checkpoint = self.recorded
 
     def _warn_about_failures(self, final: bool = False) -> None:

@@ -264,6 +264,33 @@ def test_a_predictor_that_breaks_its_contract_stops_the_run_with_one_line_and_ke
         assert int(found.group(1)) + 1 == int(found.group(2))
 
 
+class Unsaveable(Misjudges):
+    """Answers well, but its state is not bytes: a resumed run could not restore it."""
+
+    def compare(self, a, b):
+        return np.full(len(a), 0.5)
+
+    def state(self):
+        return {"weights": [1, 2, 3]}
+
+
+def test_a_predictor_whose_state_is_not_bytes_stops_the_run_at_its_first_checkpoint(tmp_path):
+    manager = PluginManager(extra_plugins=(Spaces(), UnsaveablePredictors()))
+    with Store(str(tmp_path / "e.db")) as store:
+        config = RunConfig("Honest", strategy="pam-rt", strategy_options={"population_size": 10, "tournament_size": 3},
+                           predictor="unsaveable", budget=400, workers=4)
+        with pytest.raises(PluginError, match=r"^predictor 'unsaveable': state\(\) returned dict, not bytes"):
+            start_run(store, config, manager).execute()
+        assert store.run(1).status == "interrupted"
+        assert_nothing_misattributed(store)
+
+
+class UnsaveablePredictors:
+    @hookimpl
+    def evolve_predictors(self):
+        return {"unsaveable": Unsaveable}
+
+
 class Proposes(Strategy):
     """A third-party strategy: regularized evolution's first step, then proposals that break the
     contract in one of several ways."""
