@@ -45,7 +45,8 @@ class Predictor(abc.ABC):
         return {}
 
     def state(self) -> bytes:
-        """Everything needed to continue exactly where it is."""
+        """Everything needed to continue exactly where it is, as bytes (the engine stores it every
+        CHECKPOINT_EVERY recorded individuals; anything else stops the run with a PluginError)."""
         return b""
 
     def restore(self, state: bytes) -> None:
