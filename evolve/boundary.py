@@ -90,7 +90,7 @@ def checked_proposals(strategy: str, proposals: Any, asked: int, space, recorded
                 raise ProgramError(f"a program of space {made_for!r}, not {space.name!r}")
             space.validate(proposal.program)
         except ProgramError as e:
-            raise PluginError(f"{name}: proposal {k} is not a valid program (made by the strategy, or by the space's"
+            raise PluginError(f"{name}: proposal {k} is not a valid program (made by the strategy, or by the space's seed_programs,"
                               f" random_program or mutate): {e}") from None
         try:
             json.dumps(json_safe(proposal.info))
