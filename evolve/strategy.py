@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from evolve.errors import PluginError
 from evolve.population import AgingPopulation, Individual
 from evolve.program import Program
 
@@ -52,6 +53,8 @@ def initial_proposals(space, population: AgingPopulation, n: int, rng: np.random
     """Programs to fill the population: the space's seeds first, then random programs. At most what
     the population still lacks; none while it waits for initial programs in flight."""
     seeds = space.seed_programs(rng)
+    if not isinstance(seeds, (list, tuple)):
+        raise PluginError(f"search space {space.name!r}: seed_programs returned {type(seeds).__name__}, not a list of Program")
     already = len(population) + population.in_flight
     out = []
     for k in range(already, min(already + n, population.capacity)):

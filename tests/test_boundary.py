@@ -87,8 +87,13 @@ class AlwaysFails(Honest):
         return [Evaluation.failure("CUDA not available") for _ in programs]
 
 
+class SeedsNotAList(Honest):
+    def seed_programs(self, rng):
+        return self.random_program(rng)  # one program, not a list of them
+
+
 SPACES = {cls.__name__: cls for cls in (Honest, TooMany, TooFew, NumpyValues, JaxValues, Infinite, OpaqueMetrics,
-                                         BrokenFingerprints, BrokenDescribe, AlwaysFails)}
+                                         BrokenFingerprints, BrokenDescribe, AlwaysFails, SeedsNotAList)}
 
 
 class Spaces:
@@ -359,6 +364,11 @@ def test_a_strategy_that_breaks_its_contract_stops_the_run_with_one_line(breach,
         assert "\n" not in str(info.value)
         assert store.run(1).status == "interrupted" and 0 < sum(store.counts(1)) < 40
         assert_nothing_misattributed(store)
+
+
+def test_seed_programs_that_are_not_a_list_stop_the_run_with_one_line():
+    with pytest.raises(PluginError, match=r"^search space 'SeedsNotAList': seed_programs returned Program, not a list"):
+        search("SeedsNotAList")
 
 
 def test_a_strategy_with_nothing_more_to_propose_ends_the_run_exhausted():
