@@ -9,9 +9,10 @@ A plugin that breaks its contract must not corrupt a run. So:
 * metrics must be JSON-able: numpy/JAX scalars and small arrays are converted, anything else fails
   the program with the reason;
 * proposals (`checked_proposals`) must be at most the number asked for, each a Proposal of a valid
-  program of the run's space, whose parent is none or an individual of the run, with JSON-able info. A strategy that breaks
-  this stops the run with one PluginError line, the run left interrupted: a wrong proposal would
-  otherwise surface as a traceback deep in an evaluator, or be stored where no reader expects it.
+  program of the run's space, whose parent is none or an individual of the run, with JSON-able
+  info. A strategy that breaks this stops the run with one PluginError line, the run left
+  interrupted: a wrong proposal would otherwise surface as a traceback deep in an evaluator, or be
+  stored where no reader expects it.
 """
 
 from __future__ import annotations
@@ -90,8 +91,8 @@ def checked_proposals(strategy: str, proposals: Any, asked: int, space, recorded
                 raise ProgramError(f"a program of space {made_for!r}, not {space.name!r}")
             space.validate(proposal.program)
         except ProgramError as e:
-            raise PluginError(f"{name}: proposal {k} is not a valid program (made by the strategy, or by the space's seed_programs,"
-                              f" random_program or mutate): {e}") from None
+            raise PluginError(f"{name}: proposal {k} is not a valid program (made by the strategy, or by the"
+                              f" space's seed_programs, random_program or mutate): {e}") from None
         try:
             json.dumps(json_safe(proposal.info))
         except (TypeError, ValueError) as e:
