@@ -25,13 +25,12 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import json
 import math
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from evolve.boundary import checked, checked_batch, json_safe
+from evolve.boundary import checked, checked_batch, checked_proposals
 from evolve.errors import EvolveError, PluginError
 from evolve.ops import Vocabulary
 from evolve.plugin_manager import construct, instantiate_space
@@ -406,7 +405,8 @@ class _SimulatedRun:
         while len(self.history) < individuals:
             proposals = self.propose(batch)
             if not proposals:
-                self.check.fail("propose", "returned no proposals with nothing in flight: a run would wait forever")
+                self.check.fail("propose", "returned no proposals with nothing in flight: a run would end there"
+                                " ('exhausted') with fewer individuals than asked for")
             calls.append(_signature(proposals))
             self.record(proposals, evaluate([p.program for p in proposals]))
         in_flight = self.propose(batch)
@@ -419,22 +419,10 @@ class _SimulatedRun:
 
     def propose(self, n: int) -> list[Proposal]:
         proposals = self.check.call("propose", self.strategy.propose, self.population, n, self.rng)
-        if not isinstance(proposals, (list, tuple)):
-            self.check.fail("propose", f"returned {_a(proposals)}, not a list of Proposal")
-        if len(proposals) > n:
-            self.check.fail("propose", f"returned {len(proposals)} proposals when asked for at most {n}")
-        recorded = {ind.id for ind in self.history}
-        for k, proposal in enumerate(proposals):
-            if not isinstance(proposal, Proposal):
-                self.check.fail("propose", f"returned {_a(proposal)} as proposal {k}, not an evolve.strategy.Proposal")
-            self.check.valid("propose", self.space, proposal.program, f"the program of proposal {k}")
-            if proposal.parent is not None and proposal.parent not in recorded:
-                self.check.fail("propose", f"proposal {k} names parent {proposal.parent!r}, which is not a recorded individual")
-            try:
-                json.dumps(json_safe(proposal.info))
-            except (TypeError, ValueError) as e:
-                self.check.fail("propose", f"the info of proposal {k} is not JSON-able: {e}")
-        return list(proposals)
+        try:  # the rules a run holds every proposal to (individual ids are 1, 2, ... as in a run)
+            return checked_proposals(type(self.strategy).__name__, proposals, n, self.space, len(self.history))
+        except PluginError as e:
+            self.check.fail("propose", str(e).partition(": ")[2])
 
     def record(self, proposals: list[Proposal], evaluations: list[Evaluation]) -> None:
         start = len(self.history) + 1

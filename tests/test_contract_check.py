@@ -308,10 +308,10 @@ def test_an_honest_strategy_keeps_the_contract():
 BROKEN_STRATEGIES = [
     (Forgetful, r"Forgetful\.recover: after recover\(history, pending\) it proposed other programs than the uninterrupted run"),
     (Unseeded, r"Unseeded\.propose: a second run with the same seed proposed other programs"),
-    (TooManyProposals, r"TooManyProposals\.propose: returned 5 proposals when asked for at most 4"),
-    (UnknownParent, r"UnknownParent\.propose: proposal 0 names parent 10000, which is not a recorded individual"),
+    (TooManyProposals, r"TooManyProposals\.propose: propose returned 5 proposals when asked for 4"),
+    (UnknownParent, r"UnknownParent\.propose: proposal 0's parent is 10000, not None or the id of an individual of this run"),
     (NeverProposes, r"NeverProposes\.propose: returned no proposals with nothing in flight"),
-    (ArrayInfo, r"ArrayInfo\.propose: the info of proposal 0 is not JSON-able"),
+    (ArrayInfo, r"ArrayInfo\.propose: proposal 0's info cannot be stored as JSON"),
     (ObserveRaises, r"ObserveRaises\.observe raised KeyError: 'fitness'"),
 ]
 
