@@ -94,7 +94,11 @@ class Program:
 
     # ----------------------------------------------------------------- validity
     def validate(self, vocab: Vocabulary) -> "Program":
-        """Check every rule, the space's own last; raise ProgramError naming the node and the rule it breaks."""
+        """Check every rule, the space's own last; raise ProgramError naming the node and the rule it breaks.
+        A program remembers the last vocabulary it passed (programs are immutable), so the engine's
+        check of a proposal that mutation has just validated costs nothing."""
+        if self.__dict__.get("_valid_in") is vocab:
+            return self
         n_in = len(vocab.inputs)
         if len(self.nodes) > vocab.max_nodes:
             raise ProgramError(f"program has {len(self.nodes)} nodes; the limit is {vocab.max_nodes}")
@@ -124,6 +128,7 @@ class Program:
         broken = vocab.broken_rule(self)
         if broken is not None:
             raise ProgramError(f"program breaks a rule of the space: {broken}")
+        self.__dict__["_valid_in"] = vocab  # a frozen dataclass: set as cached_property sets its values
         return self
 
     def node_types(self, vocab: Vocabulary) -> list[str]:
