@@ -273,8 +273,7 @@ def update_cost_by_environment(names: list[str], seeds: int = 2) -> None:
     space = PluginManager().make_space(SpaceSpec("rl-losses", {}))
     arrays = rl_loss_fn.LossArrays(space.vocabulary)
     dqn = program_rows(arrays.lower([space.known_loss("dqn")]))[0]
-    forms = {form: (lambda q_apply, options=options: rl_loss_fn.make_loss(space.vocabulary, q_apply, **options))
-             for form, options in rl_loss_fn.LOSS_FORMS.items() if form != "network inside"}
+    forms = {form: rl_loss_fn.make_loss_of(space.vocabulary, form) for form in ("states", "no states")}
     hand_written = lambda q_apply: (lambda program, o, t, b: rl_loss_fn.dqn_loss(q_apply)(o, t, b))  # noqa: E731
     envs, rows = {}, []
     for name in names:

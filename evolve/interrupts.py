@@ -76,9 +76,10 @@ class Interrupts:
 
     def handled(self) -> None:
         """The command caught the interrupt and returns: print `message`, cancel the timers left
-        waiting (module docstring), and let the process exit with the status the command returns. (CPython remembers a KeyboardInterrupt that went
-        through exec() of a string, as dataclasses and many imports do, and `python -m` then ends
-        the process with SIGINT whatever status it returns; another exec() of a string forgets it.)"""
+        waiting (module docstring), and let the process exit with the status the command returns.
+        (CPython remembers a KeyboardInterrupt that went through exec() of a string, as dataclasses
+        and many imports do, and `python -m` then ends the process with SIGINT whatever status it
+        returns; another exec() of a string forgets it.)"""
         self.report()
         _cancel_waiting_timers()
         exec("pass")

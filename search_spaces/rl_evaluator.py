@@ -159,8 +159,7 @@ class RLLossEvaluator(Evaluator):
         """The `make_loss` (q_apply -> loss) of one of rl_loss_fn.LOSS_FORMS."""
         from evolve.search_spaces import rl_loss_fn
 
-        options = rl_loss_fn.LOSS_FORMS[form]
-        return lambda q_apply: rl_loss_fn.make_loss(self._grammar, q_apply, **options)
+        return rl_loss_fn.make_loss_of(self._grammar, form)
 
     @property
     def has_hurdle(self) -> bool:

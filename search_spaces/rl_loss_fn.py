@@ -220,6 +220,12 @@ def make_per_sample_loss(vocab: Vocabulary, q_apply: QApply, q_of_computed_state
     return per_sample
 
 
+def make_loss_of(vocab: Vocabulary, form: str):
+    """The `make_loss` (q_apply -> loss) of one of LOSS_FORMS, as a compiled DQN task takes it."""
+    options = LOSS_FORMS[form]
+    return lambda q_apply: make_loss(vocab, q_apply, **options)
+
+
 def make_loss(vocab: Vocabulary, q_apply: QApply, q_of_computed_states: bool = True, states: bool = True):
     """loss(program_arrays, online_params, target_params, batch) -> the mean per-sample loss (float32)."""
     per_sample = make_per_sample_loss(vocab, q_apply, q_of_computed_states, states)
