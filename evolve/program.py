@@ -48,6 +48,25 @@ class Node:
         return Node(self.op, inputs, self.value, self.type, self.unordered)
 
 
+class Spelling:
+    """A program's nodes and outputs as a dictionary key, hashed once: a tuple of nodes hashes every
+    node each time it is looked up, and the predictor looks up each child of a mutation chain
+    several times (about 30 nodes each, late in a symbolic-regression run)."""
+
+    __slots__ = ("nodes", "outputs", "_hash")
+
+    def __init__(self, nodes: tuple[Node, ...], outputs: tuple[int, ...]):
+        self.nodes, self.outputs = nodes, outputs
+        self._hash = hash((nodes, outputs))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, Spelling) and self._hash == other._hash
+                and self.nodes == other.nodes and self.outputs == other.outputs)
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class Program:
     """A typed DAG. Equality and hashing are by computation, not spelling (see `digest`)."""
@@ -77,8 +96,20 @@ class Program:
             node_hashes.append(_hash("|".join(parts)))
         return _hash("||".join([self.space, *(node_hashes[o] for o in self.outputs)]))
 
+    @functools.cached_property
+    def spelling(self) -> "Spelling":
+        """The program as written (node order, argument order, dead nodes and all): the key of what
+        depends on more than what it computes, such as its graph encoding."""
+        return Spelling(self.nodes, self.outputs)
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Program) and self.digest == other.digest
+
+    def __reduce__(self):
+        """Pickled as its data alone: what it remembers (digest, JSON, the vocabulary it passed, its
+        types) is remade where it is needed. The vocabulary holds the ops' functions, which the
+        standard pickle cannot carry and Ray's would copy into every task sent to a worker."""
+        return (Program, (self.nodes, self.outputs, self.space))
 
     def __hash__(self) -> int:
         return hash(self.digest)
@@ -105,19 +136,24 @@ class Program:
         if len(self.nodes) < n_in:
             raise ProgramError(f"program has {len(self.nodes)} nodes but the space has {n_in} inputs")
         types: list[str] = []
+        ops: list[Op | None] = []
         for i, node in enumerate(self.nodes):
             where = f"node {i} ({node.op})"
             if i < n_in:
                 if node.op != INPUT or node.inputs:
                     raise ProgramError(f"{where}: the first {n_in} nodes must be inputs with no arguments")
                 types.append(vocab.inputs[i].type.name)
+                ops.append(None)
                 continue
             if node.op == INPUT:
                 raise ProgramError(f"{where}: inputs may only be the first {n_in} nodes")
             if node.op == CONST:
                 types.append(_check_constant(node, where, vocab))
+                ops.append(None)
                 continue
-            types.append(_check_op_node(node, where, i, types, vocab).output_type.name)
+            op = _check_op_node(node, where, i, types, vocab)
+            types.append(op.output_type.name)
+            ops.append(op)
         if len(self.outputs) != len(vocab.output_types):
             raise ProgramError(f"program has {len(self.outputs)} outputs; the space needs {len(vocab.output_types)}")
         for k, o in enumerate(self.outputs):
@@ -129,6 +165,7 @@ class Program:
         if broken is not None:
             raise ProgramError(f"program breaks a rule of the space: {broken}")
         self.__dict__["_valid_in"] = vocab  # a frozen dataclass: set as cached_property sets its values
+        self.__dict__["_typed"] = (vocab, types, ops)
         return self
 
     def node_types(self, vocab: Vocabulary) -> list[str]:
@@ -137,7 +174,13 @@ class Program:
 
     def node_types_and_ops(self, vocab: Vocabulary) -> tuple[list[str], list[Op | None]]:
         """The type (name) of every node's value, and the op each node runs (None for inputs and
-        constants); overloads are resolved by argument types. The program must be valid."""
+        constants); overloads are resolved by argument types. The program must be valid.
+
+        Remembered per vocabulary (a mutation chain asks it of each program it mutates, which
+        `validate` has just typed); the lists returned are the caller's own."""
+        typed = self.__dict__.get("_typed")
+        if typed is not None and typed[0] is vocab:
+            return list(typed[1]), list(typed[2])
         types: list[str] = []
         ops: list[Op | None] = []
         for i, node in enumerate(self.nodes):
@@ -152,7 +195,8 @@ class Program:
                 op = overloads[0] if len(overloads) == 1 else vocab.resolve(node.op, [types[j] for j in node.inputs])
                 types.append(op.output_type.name)
                 ops.append(op)
-        return types, ops
+        self.__dict__["_typed"] = (vocab, types, ops)
+        return list(types), list(ops)
 
     # ----------------------------------------------------------------- pruning
     def live(self) -> list[bool]:

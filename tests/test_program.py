@@ -1,6 +1,7 @@
 """The program contract: validation names the broken rule, hashing ignores spelling, JSON round-trips."""
 
 import json
+import pickle
 
 import networkx as nx
 import pytest
@@ -89,6 +90,24 @@ def test_pruning_keeps_inputs_and_reindexes():
     assert [n.op for n in pruned.nodes] == ["input", "input", "const", "mul"]
     assert pruned.nodes[3].inputs == (0, 2) and pruned.outputs == (3,)
     pruned.validate(VOCAB)
+
+
+def test_a_validated_program_pickles_as_its_data():
+    """What a program remembers (its vocabulary holds the ops' functions) is not pickled: the
+    standard pickle can send a checked program to another process, and Ray's sends it small."""
+    p = prog([Node("input"), Node("input"), Node("const", (), 0.9), Node("mul", (2, 1))], [3]).validate(VOCAB)
+    assert p.node_types_and_ops(VOCAB)[0] == ["real"] * 4
+    back = pickle.loads(pickle.dumps(p))
+    assert back == p and back.nodes == p.nodes and back.outputs == p.outputs
+    assert len(pickle.dumps(p)) == len(pickle.dumps(prog(p.nodes, p.outputs)))
+    assert back.validate(VOCAB).node_types_and_ops(VOCAB) == p.node_types_and_ops(VOCAB)
+
+
+def test_node_types_are_the_callers_own():
+    p = A_MINUS_B.validate(VOCAB)
+    types, ops = p.node_types_and_ops(VOCAB)
+    types.append("garbage"), ops.clear()
+    assert p.node_types_and_ops(VOCAB) == (["real"] * 3, [None, None, VOCAB.overloads("sub")[0]])
 
 
 def test_json_round_trip_is_exact_and_versioned():

@@ -29,7 +29,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from evolve.ops import CONST, INPUT, Vocabulary
-from evolve.program import Program
+from evolve.program import Program, Spelling
 
 SMALLEST_BIN = 16
 SMALLEST_BATCH = 8
@@ -95,7 +95,7 @@ class GraphEncoder:
         self._n_op_slots = len(vocab.inputs) + len(vocab.op_names)
         self.node_dim = self._n_op_slots + len(KINDS) + 2 + rw_steps
         self.edge_dim = 2 * self.max_arity
-        self._cache: collections.OrderedDict[tuple, EncodedProgram] = collections.OrderedDict()
+        self._cache: collections.OrderedDict[Spelling, EncodedProgram] = collections.OrderedDict()
         self._cache_size = cache_size
 
     # ------------------------------------------------------------------ programs
@@ -104,7 +104,7 @@ class GraphEncoder:
 
     def encode_many(self, programs: Sequence[Program]) -> list[EncodedProgram]:
         """Encodings of the programs, from the cache where it has them; the rest encoded together."""
-        keys = [(p.nodes, p.outputs) for p in programs]
+        keys = [p.spelling for p in programs]
         found = [self._cache.get(key) for key in keys]
         for key, hit in zip(keys, found):
             if hit is not None:
@@ -138,8 +138,13 @@ class GraphEncoder:
         if constants:
             x[constants, self._n_op_slots + len(KINDS) + 1] = np.tanh([nodes[k].value for k in constants])
         # each argument is two edges: forward (type = its position), then backward (max_arity + position)
-        args = np.array([(g, j, i, pos) for g, p in enumerate(pruned) for i, node in enumerate(p.nodes)
-                         for pos, j in enumerate(node.inputs)], np.int64).reshape(-1, 4)
+        # columns (graph, argument node, reading node, position), in node order, then argument order
+        arity = np.array([len(node.inputs) for node in nodes], np.int64)
+        first_arg = np.cumsum(arity) - arity
+        args = np.stack([np.repeat(np.repeat(np.arange(len(pruned)), counts), arity),
+                         np.array([j for node in nodes for j in node.inputs], np.int64),
+                         np.repeat(local, arity),
+                         np.arange(int(arity.sum())) - np.repeat(first_arg, arity)], 1)
         graph_of_edge = np.repeat(args[:, 0], 2)
         senders = np.stack([args[:, 1], args[:, 2]], 1).reshape(-1).astype(np.int32)
         receivers = np.stack([args[:, 2], args[:, 1]], 1).reshape(-1).astype(np.int32)

@@ -192,9 +192,9 @@ class Trainer:
         params = self.params
         with watch("encoding"):
             index: dict[tuple, int] = {}
-            ia = [index.setdefault((p.nodes, p.outputs), len(index)) for p in a]
-            ib = [index.setdefault((p.nodes, p.outputs), len(index)) for p in b]
-            unique = list({(p.nodes, p.outputs): p for p in (*a, *b)}.values())
+            ia = [index.setdefault(p.spelling, len(index)) for p in a]
+            ib = [index.setdefault(p.spelling, len(index)) for p in b]
+            unique = list({p.spelling: p for p in (*a, *b)}.values())
             encoded = self.encoder.encode_many(unique)
             counts = [e.n_node for e in encoded]
             size = pad_count(max(counts), SMALLEST_BIN)
