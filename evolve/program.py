@@ -138,21 +138,11 @@ class Program:
         types: list[str] = []
         ops: list[Op | None] = []
         for i, node in enumerate(self.nodes):
-            where = f"node {i} ({node.op})"
-            if i < n_in:
-                if node.op != INPUT or node.inputs:
-                    raise ProgramError(f"{where}: the first {n_in} nodes must be inputs with no arguments")
-                types.append(vocab.inputs[i].type.name)
-                ops.append(None)
-                continue
-            if node.op == INPUT:
-                raise ProgramError(f"{where}: inputs may only be the first {n_in} nodes")
-            if node.op == CONST:
-                types.append(_check_constant(node, where, vocab))
-                ops.append(None)
-                continue
-            op = _check_op_node(node, where, i, types, vocab)
-            types.append(op.output_type.name)
+            try:
+                type_, op = _check_node(node, i, n_in, types, vocab)
+            except ProgramError as e:  # named here: a name built for every valid node slowed validation by a fifth
+                raise ProgramError(f"node {i} ({node.op}): {e}") from None
+            types.append(type_)
             ops.append(op)
         if len(self.outputs) != len(vocab.output_types):
             raise ProgramError(f"program has {len(self.outputs)} outputs; the space needs {len(vocab.output_types)}")
@@ -340,62 +330,77 @@ class Program:
         return f"Program<{self.space}: {body} -> {list(self.outputs)}>"
 
 
-def _check_constant(node: Node, where: str, vocab: Vocabulary) -> str:
+def _check_node(node: Node, i: int, n_in: int, types: list[str], vocab: Vocabulary) -> tuple[str, Op | None]:
+    """The type of node `i` and the op it runs (None for inputs and constants), or ProgramError
+    naming the rule it breaks (`types`: earlier nodes')."""
+    if i < n_in:
+        if node.op != INPUT or node.inputs:
+            raise ProgramError(f"the first {n_in} nodes must be inputs with no arguments")
+        return vocab.inputs[i].type.name, None
+    if node.op == INPUT:
+        raise ProgramError(f"inputs may only be the first {n_in} nodes")
+    if node.op == CONST:
+        return _check_constant(node, vocab), None
+    op = _check_op_node(node, i, types, vocab)
+    return op.output_type.name, op
+
+
+def _check_constant(node: Node, vocab: Vocabulary) -> str:
     """The type (name) of a constant node, or ProgramError."""
     if not vocab.const_types:
-        raise ProgramError(f"{where}: this space has no constants")
+        raise ProgramError("this space has no constants")
     if node.inputs:
-        raise ProgramError(f"{where}: a constant reads no nodes")
+        raise ProgramError("a constant reads no nodes")
     if not isinstance(node.value, (int, float)) or not math.isfinite(node.value):
-        raise ProgramError(f"{where}: a constant needs a finite value, got {node.value!r}")
+        raise ProgramError(f"a constant needs a finite value, got {node.value!r}")
     if node.unordered:
-        raise ProgramError(f"{where}: only the node of a variadic op is unordered")
+        raise ProgramError("only the node of a variadic op is unordered")
     type_ = vocab.const_type_of(node.type)
     if type_ is None:
         names = ", ".join(t.name for t in vocab.const_types)
-        raise ProgramError(f"{where}: a constant of this space is of type {names}, not {node.type!r}")
+        raise ProgramError(f"a constant of this space is of type {names}, not {node.type!r}")
     return type_.name
 
 
-def _check_op_node(node: Node, where: str, i: int, types: list[str], vocab: Vocabulary) -> Op:
+def _check_op_node(node: Node, i: int, types: list[str], vocab: Vocabulary) -> Op:
     """The op an op node runs, or ProgramError naming the rule it breaks (`types`: earlier nodes')."""
     overloads = vocab.overloads(node.op)
     if not overloads:
-        raise ProgramError(f"{where}: unknown op; this space has {sorted(vocab.op_names)}")
+        raise ProgramError(f"unknown op; this space has {sorted(vocab.op_names)}")
     if node.value is not None:
-        raise ProgramError(f"{where}: only constants carry a value")
+        raise ProgramError("only constants carry a value")
     if node.type is not None:
-        raise ProgramError(f"{where}: only constants carry a type")
+        raise ProgramError("only constants carry a type")
     single = overloads[0] if len(overloads) == 1 else None
     if single is not None and single.variadic is not None:
         least, most = single.variadic
         if not least <= len(node.inputs) <= most:
-            raise ProgramError(f"{where}: takes {least} to {most} inputs, got {len(node.inputs)}")
+            raise ProgramError(f"takes {least} to {most} inputs, got {len(node.inputs)}")
     elif single is not None and len(node.inputs) != single.arity:
-        raise ProgramError(f"{where}: takes {single.arity} inputs, got {len(node.inputs)}")
+        raise ProgramError(f"takes {single.arity} inputs, got {len(node.inputs)}")
     for pos, j in enumerate(node.inputs):
         if not isinstance(j, int) or not 0 <= j < i:
-            raise ProgramError(f"{where}: input {pos} refers to node {j}, which is not an earlier node")
+            raise ProgramError(f"input {pos} refers to node {j}, which is not an earlier node")
     arg_types = [types[j] for j in node.inputs]
     if single is not None:
         for pos, j in enumerate(node.inputs):
             expected = single.input_types[0 if single.variadic else pos].name
             if types[j] != expected:
-                raise ProgramError(f"{where}: input {pos} must be of type {expected}, but node {j} is of type {types[j]}")
+                raise ProgramError(f"input {pos} must be of type {expected}, but node {j} is of type {types[j]}")
         op = single
     else:
         op = vocab.resolve(node.op, arg_types)
         if op is None:
             takes = ", ".join(o.signature for o in overloads)
-            raise ProgramError(f"{where}: no {node.op} takes ({', '.join(arg_types)}); its overloads take {takes}")
+            raise ProgramError(f"no {node.op} takes ({', '.join(arg_types)}); its overloads take {takes}")
     if op.variadic is not None:
         repeated = next((j for k, j in enumerate(node.inputs) if j in node.inputs[:k]), None)
         if repeated is not None:
-            raise ProgramError(f"{where}: reads node {repeated} twice; a variadic op reads a set of distinct nodes")
+            raise ProgramError(f"reads node {repeated} twice; a variadic op reads a set of distinct nodes")
         if not node.unordered:
-            raise ProgramError(f"{where}: the node of variadic op {op.name} must be marked unordered")
+            raise ProgramError(f"the node of variadic op {op.name} must be marked unordered")
     elif node.unordered:
-        raise ProgramError(f"{where}: only the node of a variadic op is unordered")
+        raise ProgramError("only the node of a variadic op is unordered")
     return op
 
 
