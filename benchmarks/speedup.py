@@ -23,7 +23,9 @@ per problem and averaged over the suite (`--problems all`: Nguyen-1..12).
 
 Writes benchmarks/results/speedup.json and speedup.png (best fitness against evaluations, median and
 quartiles per strategy; the predictor's online accuracy; children the predictor was asked about
-against real evaluations, the ratio the paper's reviewers asked for). Run it niced:
+against real evaluations, the ratio the paper's reviewers asked for); with `--stop-when-solved` and
+several problems also speedup_suite.png, the share of the suite's runs solved against evaluations
+and against wall-clock seconds. `--resume --summarize-only` reports what an unfinished benchmark has. Run it niced:
 `nice -n 10 python benchmarks/speedup.py`.
 """
 
@@ -213,6 +215,7 @@ def summarize(runs: dict[str, list[dict]], budget: int) -> dict:
             "cached_median": float(np.median([r["cached"] for r in group])),
             "solve_rate": float(np.mean([r["solved_at"] is not None for r in group])),
             "evaluations_to_solve": [r["solved_at"] for r in group],
+            "seconds_to_solve": [None if r["solved_at"] is None else r["clock"][r["solved_at"] - 1] for r in group],
             "median_evaluations_to_solve": median_or_none([r["solved_at"] for r in group]),
             "predictor_queries_per_evaluation": (sum(r["queries"][-1] for r in group if r["queries"])
                                                  / max(proposals, 1)),
@@ -220,16 +223,30 @@ def summarize(runs: dict[str, list[dict]], budget: int) -> dict:
     return out
 
 
+#: where the suite's share of runs solved is read off, in evaluations and in wall-clock seconds
+SOLVED_BY_EVALUATIONS = (100, 300, 1000, 3000, 10000, 20000)
+SOLVED_BY_SECONDS = (1, 10, 60, 300, 1000)
+
+
 def suite_summary(tasks: dict) -> dict:
     """Per strategy, over every task of the suite: mean solve rate, problems solved by the median
     seed, the mean of the per-problem median evaluations to solve (over problems where it is
-    finite), and the median wall-clock seconds per run."""
+    finite: each strategy over its own problems, so it does not rank strategies alone), the median
+    wall-clock seconds per run, and the share of all runs (every problem, every seed) solved within
+    a number of evaluations and within a number of seconds, predictor counted: one curve per
+    strategy over the whole suite, the way solver benchmarks compare (COCO's runtime ECDFs)."""
     out = {}
     strategies = {s for t in tasks.values() for s in t["summary"]["strategies"]}
     for s in sorted(strategies):
         rows = [t["summary"]["strategies"][s] for t in tasks.values() if s in t["summary"]["strategies"]]
         medians = [r["median_evaluations_to_solve"] for r in rows]
+        evaluations = [e for r in rows for e in r["evaluations_to_solve"]]
+        seconds = [t for r in rows for t in r.get("seconds_to_solve", [])]
         out[s] = {
+            "runs": len(evaluations),
+            "solved_by_evaluations": {k: _share_within(evaluations, k) for k in SOLVED_BY_EVALUATIONS},
+            "solved_by_seconds": ({k: _share_within(seconds, k) for k in SOLVED_BY_SECONDS}
+                                  if len(seconds) == len(evaluations) else None),
             "problems": len(rows),
             "mean_solve_rate": float(np.mean([r["solve_rate"] for r in rows])),
             "problems_solved_by_median_seed": sum(m is not None for m in medians),
@@ -241,6 +258,11 @@ def suite_summary(tasks: dict) -> dict:
                                                   else None),
         }
     return out
+
+
+def _share_within(costs: list, limit: float) -> float:
+    """The share of runs solved at a cost (evaluations, seconds) of at most `limit`; None: unsolved."""
+    return float(np.mean([c is not None and c <= limit for c in costs])) if costs else 0.0
 
 
 def _seconds_to(run: dict, target: float) -> float | None:
@@ -310,6 +332,39 @@ def plot(results: dict, path: str) -> None:
     fig.savefig(path, dpi=120)
 
 
+def plot_suite(results: dict, path: str) -> None:
+    """The share of all the suite's runs solved against evaluations (left) and against wall-clock
+    seconds, predictor counted (right), one curve per strategy."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    tasks = results["tasks"].values()
+    strategies = next(iter(tasks))["summary"]["strategies"]
+    ends = {"evaluations_to_solve": max(t["budget"] for t in tasks),  # where each curve is drawn to
+            "seconds_to_solve": max(r["wall_seconds_median"] for t in tasks for r in t["summary"]["strategies"].values())}
+    for k, name in enumerate(strategies):
+        rows = [t["summary"]["strategies"][name] for t in tasks]
+        for ax, key in zip(axes, ends):
+            costs = [c for r in rows for c in r.get(key, [])]
+            solved = sorted(c for c in costs if c is not None)
+            if costs:
+                shares = np.arange(len(solved) + 1) / len(costs)
+                ax.step([0.1 if key == "seconds_to_solve" else 1, *solved, max(ends[key], *solved)], [*shares, shares[-1]],
+                        where="post", color=f"C{k}", label=f"{name} ({len(solved)}/{len(costs)})")
+    for ax, label in zip(axes, ("evaluations", "wall-clock seconds (predictor counted)")):
+        ax.set_xscale("log")
+        ax.set_xlabel(label)
+        ax.set_ylabel("share of runs solved")
+        ax.set_ylim(0, 1)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"{len(results['tasks'])} problems x {results['seeds']} seeds")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
 def _finished_runs(path: str) -> dict[tuple, dict]:
     """The runs an earlier sitting appended to `path`, by (task, strategy, seed, budget); a run's budget
     is recorded with it (older lines: the length of its curve, one point per real evaluation)."""
@@ -343,7 +398,12 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true",
                         help="reuse the runs already in OUT.runs.jsonl (same task, strategy, seed and budget) "
                              "instead of running them again: a benchmark spread over several sittings")
+    parser.add_argument("--summarize-only", action="store_true",
+                        help="with --resume: report the tasks whose runs are all in OUT.runs.jsonl and run nothing "
+                             "(a benchmark still under way, or spread over several machines)")
     args = parser.parse_args()
+    if args.summarize_only and not args.resume:
+        parser.error("--summarize-only reads the runs of an earlier sitting: add --resume")
     finished = _finished_runs(args.out + ".runs.jsonl") if args.resume else {}
     strategies = ["re"] + [s for s in args.strategies if s != "re"]
     spaces = args.spaces or sorted(PluginManager().registry("search space"))
@@ -367,6 +427,9 @@ def main() -> None:
                 for seed in range(args.seeds):
                     runs[strategy][seed] = finished.get((task, strategy, seed, budget))
             jobs = [job for job in jobs if runs[job[2]][job[6]] is None]
+            if args.summarize_only and jobs:
+                print(f"{task}: {len(jobs)} of {len(strategies) * args.seeds} runs missing, left out", flush=True)
+                continue
             for job, r in run_all(jobs, args.jobs):
                 strategy, seed = job[2], job[6]
                 runs[strategy][seed] = r
@@ -391,6 +454,8 @@ def main() -> None:
             plot(results, args.out + ".png")
     for s, row in results.get("suite", {}).items():
         print(f"suite {s:<17} {row}", flush=True)
+    if len(results["tasks"]) > 1 and args.stop_when_solved:
+        plot_suite(results, args.out + "_suite.png")
 
 
 if __name__ == "__main__":
