@@ -109,7 +109,7 @@ class Program:
         """Pickled as its data alone: what it remembers (digest, JSON, the vocabulary it passed, its
         types) is remade where it is needed. The vocabulary holds the ops' functions, which the
         standard pickle cannot carry and Ray's would copy into every task sent to a worker."""
-        return (Program, (self.nodes, self.outputs, self.space))
+        return (type(self), (self.nodes, self.outputs, self.space))
 
     def __hash__(self) -> int:
         return hash(self.digest)
