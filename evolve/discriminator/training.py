@@ -35,7 +35,7 @@ from evolve.discriminator.model import Discriminator, trace_count
 from evolve.discriminator.replay import WORST, BufferView, sample
 from evolve.discriminator.stopwatch import Stopwatch
 from evolve.ops import INPUT
-from evolve.program import Node, Program
+from evolve.program import Node, Program, Spelling
 
 
 @dataclasses.dataclass(frozen=True)
@@ -191,7 +191,7 @@ class Trainer:
         (a graph's embedding is computed from its own node slots alone)."""
         params = self.params
         with watch("encoding"):
-            index: dict[tuple, int] = {}
+            index: dict[Spelling, int] = {}
             ia = [index.setdefault(p.spelling, len(index)) for p in a]
             ib = [index.setdefault(p.spelling, len(index)) for p in b]
             unique = list({p.spelling: p for p in (*a, *b)}.values())
